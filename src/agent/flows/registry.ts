@@ -1,0 +1,22 @@
+import { FlowError, type Flow } from "../../sessions/flow.js";
+import type { FlowRegistry } from "../../sessions/ports.js";
+import { helpFlow } from "./help.js";
+
+/** Used for `chat` until a model provider is configured. */
+export const noModelChatFlow: Flow = {
+  name: "chat",
+  async run() {
+    throw new FlowError("no_model", "no model provider is configured");
+  },
+};
+
+export function createFlowRegistry(flows: readonly Flow[]): FlowRegistry {
+  const byName = new Map<string, Flow>([helpFlow, ...flows].map((f) => [f.name, f]));
+  return {
+    flowFor(name) {
+      const flow = byName.get(name);
+      if (!flow) throw new FlowError("internal", `unknown flow ${name}`);
+      return flow;
+    },
+  };
+}

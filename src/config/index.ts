@@ -1,0 +1,157 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { envSchema, type ParsedEnv } from "./schema.js";
+
+/** Raised when the environment cannot run forgebot; `message` is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export type GitHubConfig = {
+  appId: string;
+  privateKey: string;
+  webhookSecret: string;
+  /** REST base URL: https://api.github.com or {GHE_PROTOCOL}://{GHE_HOST}/api/v3. */
+  baseUrl: string;
+  /** The host recorded on sessions (github.com or the GHES host). */
+  host: string;
+  allowedRoles: readonly string[];
+};
+
+export type GitLabConfig = {
+  url: string;
+  host: string;
+  token: string;
+  webhookSecret: string;
+  minAccessLevel: number;
+};
+
+export type Config = Readonly<{
+  github: GitHubConfig | null;
+  gitlab: GitLabConfig | null;
+  /** Null when the bot should use the app's slug (GitHub) or token user (GitLab). */
+  botHandle: string | null;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  publicUrl: string;
+  sessionLinkSecret: string | null;
+  port: number;
+  host: string | undefined;
+  logLevel: ParsedEnv["LOG_LEVEL"];
+  dataDir: string;
+  embeddedPgPort: number;
+  adminToken: string | null;
+  models: {
+    openaiBaseUrl: string | undefined;
+    openaiApiKey: string | undefined;
+    openaiModel: string | undefined;
+    anthropicApiKey: string | undefined;
+    anthropicBaseUrl: string | undefined;
+    anthropicModel: string | undefined;
+    modelsFile: string | undefined;
+  };
+  queue: {
+    prefix: string;
+    sessionConcurrency: number;
+    lifecycleConcurrency: number;
+    lockMs: number;
+    stalledIntervalMs: number;
+  };
+  heartbeatTimeoutMs: number;
+  maxWebhookBytes: number;
+  switches: { providerStickiness: boolean; manualRetry: boolean };
+  /** The environment as given, for libraries that resolve their own key variables (MODELS_FILE). */
+  env: Readonly<Record<string, string | undefined>>;
+}>;
+
+function firstIssueLine(error: { issues: readonly { path: PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid configuration";
+  return `${String(issue.path[0] ?? "environment")}: ${issue.message}`;
+}
+
+function readPrivateKey(env: ParsedEnv): string | undefined {
+  if (env.PRIVATE_KEY) return env.PRIVATE_KEY.replace(/\\n/g, "\n");
+  if (!env.PRIVATE_KEY_PATH) return undefined;
+  try {
+    return readFileSync(env.PRIVATE_KEY_PATH, "utf8");
+  } catch (err: unknown) {
+    throw new ConfigError(`PRIVATE_KEY_PATH: cannot read ${env.PRIVATE_KEY_PATH} (${(err as Error).message})`);
+  }
+}
+
+function githubConfig(env: ParsedEnv): GitHubConfig | null {
+  const privateKey = readPrivateKey(env);
+  const given = [env.APP_ID, privateKey, env.WEBHOOK_SECRET].filter(Boolean).length;
+  if (given === 0) return null;
+  if (!env.APP_ID) throw new ConfigError("APP_ID: expects the numeric GitHub App id (PRIVATE_KEY or WEBHOOK_SECRET is set)");
+  if (!privateKey) throw new ConfigError("PRIVATE_KEY: expects the GitHub App's PEM private key (or PRIVATE_KEY_PATH)");
+  if (!privateKey.includes("PRIVATE KEY")) throw new ConfigError("PRIVATE_KEY: expects a PEM private key");
+  if (!env.WEBHOOK_SECRET) throw new ConfigError("WEBHOOK_SECRET: expects the GitHub App's webhook secret");
+  const host = env.GHE_HOST ?? "github.com";
+  const baseUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}/api/v3` : "https://api.github.com";
+  const allowedRoles = env.GITHUB_ALLOWED_ROLES.split(",").map((r) => r.trim().toLowerCase()).filter(Boolean);
+  return { appId: env.APP_ID, privateKey, webhookSecret: env.WEBHOOK_SECRET, baseUrl, host, allowedRoles };
+}
+
+function gitlabConfig(env: ParsedEnv): GitLabConfig | null {
+  if (!env.GITLAB_TOKEN && !env.GITLAB_WEBHOOK_SECRET) return null;
+  if (!env.GITLAB_TOKEN) throw new ConfigError("GITLAB_TOKEN: expects a GitLab access token with the api scope");
+  if (!env.GITLAB_WEBHOOK_SECRET) {
+    throw new ConfigError("GITLAB_WEBHOOK_SECRET: expects the secret token set on the GitLab webhook");
+  }
+  const url = env.GITLAB_URL.replace(/\/+$/, "");
+  return {
+    url,
+    host: new URL(url).host,
+    token: env.GITLAB_TOKEN,
+    webhookSecret: env.GITLAB_WEBHOOK_SECRET,
+    minAccessLevel: env.GITLAB_MIN_ACCESS_LEVEL,
+  };
+}
+
+/**
+ * Parses the environment once into a frozen Config. Throws ConfigError with a single line
+ * (`NAME: what it expects`) so start-up failures are readable.
+ */
+export function loadConfig(raw: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(firstIssueLine(parsed.error));
+  const env = parsed.data;
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
+  return Object.freeze({
+    github: githubConfig(env),
+    gitlab: gitlabConfig(env),
+    botHandle: env.BOT_HANDLE ? env.BOT_HANDLE.replace(/^@/, "") : null,
+    databaseUrl: env.DATABASE_URL ?? null,
+    redisUrl: env.REDIS_URL ?? null,
+    publicUrl,
+    sessionLinkSecret: env.SESSION_LINK_SECRET ?? null,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    dataDir: path.resolve(env.DATA_DIR),
+    embeddedPgPort: env.EMBEDDED_PG_PORT,
+    adminToken: env.ADMIN_TOKEN ?? null,
+    models: {
+      openaiBaseUrl: env.OPENAI_BASE_URL,
+      openaiApiKey: env.OPENAI_API_KEY,
+      openaiModel: env.OPENAI_MODEL,
+      anthropicApiKey: env.ANTHROPIC_API_KEY,
+      anthropicBaseUrl: env.ANTHROPIC_BASE_URL,
+      anthropicModel: env.ANTHROPIC_MODEL,
+      modelsFile: env.MODELS_FILE,
+    },
+    queue: {
+      prefix: env.QUEUE_PREFIX,
+      sessionConcurrency: env.SESSION_CONCURRENCY,
+      lifecycleConcurrency: env.LIFECYCLE_CONCURRENCY,
+      lockMs: env.JOB_LOCK_MS,
+      stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
+    },
+    heartbeatTimeoutMs: env.HEARTBEAT_TIMEOUT_MINUTES * 60_000,
+    maxWebhookBytes: env.MAX_WEBHOOK_BYTES,
+    switches: { providerStickiness: env.PROVIDER_STICKINESS, manualRetry: env.MANUAL_RETRY },
+    env: Object.freeze({ ...raw }),
+  });
+}

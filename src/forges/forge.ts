@@ -1,0 +1,130 @@
+/**
+ * The one seam between forgebot and a Git forge. Inbound, each forge turns its webhook payloads
+ * into a `MentionEvent`; outbound, a `ForgeClient` bound to one repository does the few writes
+ * the lifecycle needs and the reads the agent's tools need. Nothing past `forges/` sees a raw
+ * payload or a forge SDK.
+ */
+
+export type ForgeName = "github" | "gitlab";
+export type ThreadKind = "issue" | "change_request";
+
+/** Where a conversation lives and where answers go. Serializable: it travels in job data. */
+export type ThreadRef = {
+  forge: ForgeName;
+  /** github.com, a GHES host, gitlab.com or a self-managed GitLab host. */
+  host: string;
+  /** GitHub repository id / GitLab project id. */
+  repoId: string;
+  /** owner/name or group/subgroup/project. */
+  repoPath: string;
+  /** GitHub App installation (GitHub only). */
+  installationId?: number | undefined;
+  kind: ThreadKind;
+  /** Issue or pull request number / GitLab iid. */
+  number: number;
+  /** Where replies go: a GitHub review thread's root comment id or a GitLab discussion id. */
+  replyTo?: { type: "review_thread"; rootCommentId: string } | { type: "discussion"; discussionId: string } | undefined;
+  /** GitLab internal (confidential) notes: every note we post must be internal too. */
+  internal?: boolean | undefined;
+};
+
+export type Actor = { id: string; login: string };
+
+/** One comment-like event that mentions the bot, normalized at the edge. */
+export type MentionEvent = {
+  forge: ForgeName;
+  /** The forge's delivery id (X-GitHub-Delivery, Idempotency-Key) or a stable fallback. */
+  deliveryKey: string;
+  /** Unique per forge for the comment that triggered us; dedupes sessions across redeliveries. */
+  triggerKey: string;
+  triggerCommentId: string;
+  eventName: string;
+  thread: ThreadRef;
+  actor: Actor;
+  body: string;
+  /** Title of the issue or change request, for the page and the prompt. */
+  title: string;
+  url: string | undefined;
+  createdAt: string;
+};
+
+/** Why an event was not turned into a mention; used for logs and metrics, never shown to users. */
+export type IgnoreReason =
+  | "unhandled_event"
+  | "edited"
+  | "bot_sender"
+  | "self"
+  | "system_note"
+  | "no_mention"
+  | "malformed";
+
+export type NormalizeResult = { kind: "mention"; event: MentionEvent } | { kind: "ignored"; reason: IgnoreReason };
+
+export type NoteRef = {
+  id: string;
+  /** GitHub distinguishes issue comments from review comments; GitLab has notes only. */
+  type: "issue_comment" | "review_comment" | "note";
+};
+
+/** Error from a forge API call, with the HTTP status when there was one. */
+export class ForgeApiError extends Error {
+  override name = "ForgeApiError";
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type FileEntry = { name: string; path: string; type: "file" | "dir" };
+
+export type ThreadComment = {
+  id: string;
+  author: string;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+  system?: boolean;
+};
+
+export type ThreadContent = {
+  title: string;
+  body: string;
+  author: string;
+  url: string | undefined;
+  comments: ThreadComment[];
+  /** Head ref of a change request, for file reads. */
+  headRef?: string | undefined;
+};
+
+/** The client for one repository/project, authenticated as the bot. */
+export interface ForgeClient {
+  /** True when the actor may spend (GitHub: admin/maintain/write; GitLab: access level ≥ Developer). */
+  canUseBot(actor: Actor): Promise<boolean>;
+  /** Posts a note in the thread (in the review thread / discussion when `replyTo` is set). */
+  postNote(thread: ThreadRef, body: string): Promise<NoteRef>;
+  /** Finds our own note holding `marker`, or null. Used so a repeated job never posts twice. */
+  findNoteByMarker(thread: ThreadRef, marker: string, since?: Date): Promise<NoteRef | null>;
+  /** Deletes a note. A note already gone (404) throws ForgeApiError with status 404. */
+  deleteNote(thread: ThreadRef, note: NoteRef): Promise<void>;
+  /** Read-only tools for the agent. */
+  getThread?(thread: ThreadRef): Promise<ThreadContent>;
+  getDiff?(thread: ThreadRef): Promise<string>;
+  readFile?(thread: ThreadRef, filePath: string, ref?: string): Promise<string>;
+  listDirectory?(thread: ThreadRef, dirPath: string, ref?: string): Promise<FileEntry[]>;
+}
+
+/** A configured forge: turns payloads into mentions and hands out clients. */
+export interface Forge {
+  readonly name: ForgeName;
+  clientFor(thread: ThreadRef): Promise<ForgeClient>;
+  /** Wording and link differences (pull request vs merge request). */
+  readonly markdown: ForgeMarkdown;
+}
+
+export type ForgeMarkdown = {
+  changeRequestName: string;
+  mention(login: string): string;
+};

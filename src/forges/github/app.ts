@@ -1,0 +1,122 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Probot, ProbotOctokit } from "probot";
+import type { Logger } from "pino";
+import type { GitHubConfig } from "../../config/index.js";
+import { webhooksReceived } from "../../metrics/index.js";
+import type { AcceptOutcome } from "../../sessions/accept.js";
+import type { Forge, NormalizeResult } from "../forge.js";
+import { BodyTooLargeError, header, isJsonContentType, parseJson, readBody, sendJson } from "../http.js";
+import { createGitHubClient } from "./client.js";
+import { githubMarkdown } from "./markdown.js";
+import { HANDLED_EVENTS, normalizeGitHubEvent } from "./normalize.js";
+
+export type GitHubAppOptions = {
+  config: GitHubConfig;
+  log: Logger;
+  maxBodyBytes: number;
+  accept(result: NormalizeResult): Promise<AcceptOutcome>;
+  /** Tests pass an Octokit with retry and throttling off. */
+  Octokit?: typeof ProbotOctokit;
+};
+
+export type GitHubApp = {
+  forge: Forge;
+  probot: Probot;
+  handleWebhook(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** The app's slug, the default handle. Null when GitHub can't be asked. */
+  fetchSlug(): Promise<string | null>;
+  setSelfLogins(logins: readonly string[]): void;
+};
+
+export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
+  const { config, log } = options;
+  // Probot is built from explicit options, never from the environment: it would otherwise pick up
+  // REDIS_URL for its own throttling and fetch a pinned ioredis at run time (see docs/adr/0002).
+  const probot = new Probot({
+    appId: config.appId,
+    privateKey: config.privateKey,
+    secret: config.webhookSecret,
+    baseUrl: config.baseUrl,
+    log: log.child({ forge: "github" }),
+    ...(options.Octokit ? { Octokit: options.Octokit } : {}),
+  });
+  let selfLogins: readonly string[] = [];
+
+  const forge: Forge = {
+    name: "github",
+    markdown: githubMarkdown,
+    async clientFor(thread) {
+      if (!thread.installationId) throw new Error("GitHub thread has no installation id");
+      const octokit = await probot.auth(thread.installationId);
+      return createGitHubClient(octokit, thread, config.allowedRoles);
+    },
+  };
+
+  function count(event: string, outcome: string): void {
+    webhooksReceived.inc({ forge: "github", event, outcome });
+  }
+
+  /**
+   * verify → parse → normalize → record → enqueue, then 2xx. The signature is checked on the
+   * raw bytes before any JSON parsing; no GitHub API call happens here.
+   */
+  async function handleWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const name = header(req, "x-github-event");
+    const id = header(req, "x-github-delivery");
+    const signature = header(req, "x-hub-signature-256");
+    const event = name && (HANDLED_EVENTS as readonly string[]).includes(name) ? name : "other";
+    if (!name || !id) {
+      count(event, "bad_request");
+      return sendJson(res, 400, { error: "missing X-GitHub-Event or X-GitHub-Delivery header" });
+    }
+    if (!signature) {
+      count(event, "unauthorized");
+      return sendJson(res, 401, { error: "missing X-Hub-Signature-256 header" });
+    }
+    let raw: string;
+    try {
+      raw = (await readBody(req, options.maxBodyBytes)).toString("utf8");
+    } catch (err: unknown) {
+      if (!(err instanceof BodyTooLargeError)) throw err;
+      count(event, "too_large");
+      return sendJson(res, 413, { error: `body exceeds ${options.maxBodyBytes} bytes` });
+    }
+    if (!(await probot.webhooks.verify(raw, signature).catch(() => false))) {
+      count(event, "unauthorized");
+      return sendJson(res, 401, { error: "signature does not match" });
+    }
+    if (!isJsonContentType(req)) {
+      count(event, "unsupported_media_type");
+      return sendJson(res, 415, { error: "expects Content-Type: application/json" });
+    }
+    const parsed = parseJson(raw);
+    if (!parsed.ok) {
+      count(event, "malformed");
+      return sendJson(res, 400, { error: "body is not valid JSON" });
+    }
+    const result = normalizeGitHubEvent(name, parsed.value, { host: config.host, deliveryKey: id, selfLogins });
+    const outcome = await options.accept(result);
+    count(event, outcome);
+    log.debug({ deliveryId: id, forge: "github", event: name, outcome }, "webhook handled");
+    sendJson(res, outcome === "accepted" || outcome === "duplicate" ? 202 : 200, { outcome });
+  }
+
+  return {
+    forge,
+    probot,
+    handleWebhook,
+    async fetchSlug() {
+      try {
+        const octokit = await probot.auth();
+        const { data } = await octokit.rest.apps.getAuthenticated();
+        return data?.slug ?? null;
+      } catch (err: unknown) {
+        log.warn({ err, forge: "github" }, "could not read the GitHub App's slug; using the default handle");
+        return null;
+      }
+    },
+    setSelfLogins(logins) {
+      selfLogins = logins;
+    },
+  };
+}

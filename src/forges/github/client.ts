@@ -1,0 +1,80 @@
+import type { ProbotOctokit } from "probot";
+import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type ThreadRef } from "../forge.js";
+
+type Octokit = ProbotOctokit;
+
+function repoParts(thread: ThreadRef): { owner: string; repo: string } {
+  const [owner, ...rest] = thread.repoPath.split("/");
+  return { owner: owner ?? "", repo: rest.join("/") };
+}
+
+/** Wraps Octokit's RequestError (or a network error) into a ForgeApiError carrying the status. */
+export async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (err: unknown) {
+    const status = typeof (err as { status?: unknown }).status === "number" ? (err as { status: number }).status : undefined;
+    throw new ForgeApiError(`GitHub ${what} failed${status ? ` (${status})` : ""}`, status, { cause: err });
+  }
+}
+
+/** Our notes are posted by the app itself; a human pasting a marker must not fool us. */
+function ours(comment: { body?: string | null; user?: { type?: string } | null }, marker: string): boolean {
+  return Boolean(comment.body?.includes(marker)) && comment.user?.type === "Bot";
+}
+
+/** The GitHub ForgeClient for one repository, over Probot's installation-authenticated Octokit. */
+export function createGitHubClient(octokit: Octokit, bound: ThreadRef, allowedRoles: readonly string[]): ForgeClient {
+  return {
+    async canUseBot(actor: Actor) {
+      try {
+        const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ ...repoParts(bound), username: actor.login });
+        // role_name is precise (maintain, triage, custom roles); permission is the base level.
+        return allowedRoles.includes((data.role_name ?? "").toLowerCase()) || allowedRoles.includes(data.permission);
+      } catch (err: unknown) {
+        if ((err as { status?: number }).status === 404) return false;
+        throw new ForgeApiError("GitHub permission check failed", (err as { status?: number }).status, { cause: err });
+      }
+    },
+
+    async postNote(thread: ThreadRef, body: string): Promise<NoteRef> {
+      const { owner, repo } = repoParts(thread);
+      if (thread.replyTo?.type === "review_thread") {
+        const comment_id = Number(thread.replyTo.rootCommentId);
+        const { data } = await call("review reply", () =>
+          octokit.rest.pulls.createReplyForReviewComment({ owner, repo, pull_number: thread.number, comment_id, body }),
+        );
+        return { id: String(data.id), type: "review_comment" };
+      }
+      const { data } = await call("comment", () => octokit.rest.issues.createComment({ owner, repo, issue_number: thread.number, body }));
+      return { id: String(data.id), type: "issue_comment" };
+    },
+
+    async findNoteByMarker(thread: ThreadRef, marker: string, since?: Date): Promise<NoteRef | null> {
+      const { owner, repo } = repoParts(thread);
+      const sinceIso = since ? new Date(since.getTime() - 60_000).toISOString() : undefined;
+      if (thread.replyTo?.type === "review_thread") {
+        const comments = await call("list review comments", () =>
+          octokit.paginate(octokit.rest.pulls.listReviewComments, { owner, repo, pull_number: thread.number, per_page: 100, ...(sinceIso ? { since: sinceIso } : {}) }),
+        );
+        const found = comments.find((c) => ours(c, marker));
+        return found ? { id: String(found.id), type: "review_comment" } : null;
+      }
+      const comments = await call("list comments", () =>
+        octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: thread.number, per_page: 100, ...(sinceIso ? { since: sinceIso } : {}) }),
+      );
+      const found = comments.find((c) => ours(c, marker));
+      return found ? { id: String(found.id), type: "issue_comment" } : null;
+    },
+
+    async deleteNote(thread: ThreadRef, note: NoteRef): Promise<void> {
+      const { owner, repo } = repoParts(thread);
+      const comment_id = Number(note.id);
+      if (note.type === "review_comment") {
+        await call("delete review comment", () => octokit.rest.pulls.deleteReviewComment({ owner, repo, comment_id }));
+        return;
+      }
+      await call("delete comment", () => octokit.rest.issues.deleteComment({ owner, repo, comment_id }));
+    },
+  };
+}

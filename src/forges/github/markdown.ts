@@ -1,0 +1,6 @@
+import type { ForgeMarkdown } from "../forge.js";
+
+export const githubMarkdown: ForgeMarkdown = {
+  changeRequestName: "pull request",
+  mention: (login) => `@${login}`,
+};

@@ -1,0 +1,75 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { LifecycleMetrics } from "../sessions/ports.js";
+
+/**
+ * The one registry and every metric forgebot exports. Labels are bounded: forge, event,
+ * outcome, op, status, phase, provider, kind — never ids.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: "forgebot_process_" });
+
+export const webhooksReceived = new Counter({
+  name: "forgebot_webhooks_received_total",
+  help: "Webhook deliveries received, by forge, event and outcome.",
+  labelNames: ["forge", "event", "outcome"] as const,
+  registers: [registry],
+});
+
+export const sessionTransitions = new Counter({
+  name: "forgebot_session_transitions_total",
+  help: "Session status changes, by the status entered.",
+  labelNames: ["status"] as const,
+  registers: [registry],
+});
+
+export const sessionDuration = new Histogram({
+  name: "forgebot_session_duration_seconds",
+  help: "Time from session creation to its end, by forge and final status.",
+  labelNames: ["forge", "status"] as const,
+  buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+  registers: [registry],
+});
+
+export const startedNoteLatency = new Histogram({
+  name: "forgebot_started_note_latency_seconds",
+  help: "Time from webhook receipt to the started note being posted.",
+  labelNames: ["forge"] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+  registers: [registry],
+});
+
+export const deliveries = new Counter({
+  name: "forgebot_deliveries_total",
+  help: "Replies delivered to the forge, by forge and outcome.",
+  labelNames: ["forge", "outcome"] as const,
+  registers: [registry],
+});
+
+export const startedNoteDeletions = new Counter({
+  name: "forgebot_started_note_deletions_total",
+  help: "Started-note deletions, by forge and outcome (deleted, already_gone, failed).",
+  labelNames: ["forge", "outcome"] as const,
+  registers: [registry],
+});
+
+export const trackedErrors = new Counter({
+  name: "forgebot_tracked_errors_total",
+  help: "Errors tracked by forgebot, by the phase that failed.",
+  labelNames: ["phase"] as const,
+  registers: [registry],
+});
+
+export const queueJobs = new Gauge({
+  name: "forgebot_queue_jobs",
+  help: "Jobs in each queue by state (waiting, active, delayed, failed).",
+  labelNames: ["queue", "state"] as const,
+  registers: [registry],
+});
+
+export const lifecycleMetrics: LifecycleMetrics = {
+  startedNoteDeleted: (forge, outcome) => startedNoteDeletions.inc({ forge, outcome }),
+  replyDelivered: (forge, outcome) => deliveries.inc({ forge, outcome }),
+  sessionTransition: (status) => sessionTransitions.inc({ status }),
+  startedNoteLatency: (forge, seconds) => startedNoteLatency.observe({ forge }, seconds),
+  sessionFinished: (forge, status, seconds) => sessionDuration.observe({ forge, status }, seconds),
+};

@@ -1,0 +1,26 @@
+import type { JobsOptions, Queue } from "bullmq";
+import type { JobQueue } from "../sessions/ports.js";
+import { jobIds } from "./names.js";
+
+const RETENTION: Pick<JobsOptions, "removeOnComplete" | "removeOnFail"> = {
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/** Forge writes retry with backoff; a started note matters most, so mentions retry longest. */
+const LIFECYCLE_OPTIONS: JobsOptions = { attempts: 8, backoff: { type: "exponential", delay: 1000 }, ...RETENTION };
+const RUN_OPTIONS: JobsOptions = { attempts: 5, backoff: { type: "exponential", delay: 2000 }, ...RETENTION };
+
+export function createJobQueue(lifecycle: Queue, sessions: Queue): JobQueue {
+  return {
+    async enqueueMention(deliveryId) {
+      await lifecycle.add("mention", { deliveryId }, { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 });
+    },
+    async enqueueRun(sessionId, run) {
+      await sessions.add("run", { sessionId, run }, { ...RUN_OPTIONS, jobId: jobIds.run(sessionId, run) });
+    },
+    async enqueueDeliver(sessionId, run) {
+      await lifecycle.add("deliver", { sessionId, run }, { ...LIFECYCLE_OPTIONS, jobId: jobIds.deliver(sessionId, run), priority: 2 });
+    },
+  };
+}

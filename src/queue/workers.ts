@@ -1,0 +1,72 @@
+import { UnrecoverableError, type Job, type Worker } from "bullmq";
+import { deliverSession } from "../sessions/delivery.js";
+import { handleMention } from "../sessions/intake.js";
+import type { LifecycleDeps } from "../sessions/ports.js";
+import { runSession } from "../sessions/runner.js";
+import { SessionNotFoundError } from "../storage/session-store.js";
+import type { QueueFactory } from "./backend.js";
+import { LIFECYCLE_QUEUE, SESSIONS_QUEUE, type DeliverJob, type MentionJob, type RunJob } from "./names.js";
+
+export type WorkerSettings = {
+  lifecycleConcurrency: number;
+  sessionConcurrency: number;
+  lockMs: number;
+  stalledIntervalMs: number;
+};
+
+export type RunningWorkers = { workers: Worker[]; close(): Promise<void> };
+
+function permanent(err: unknown): never {
+  if (err instanceof SessionNotFoundError) throw new UnrecoverableError(err.message);
+  throw err;
+}
+
+/**
+ * Starts both workers. Closing aborts running flows first (their jobs fail and are retried
+ * elsewhere from the last checkpoint), then waits for the short lifecycle jobs to finish.
+ */
+export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, settings: WorkerSettings): RunningWorkers {
+  const shutdown = new AbortController();
+  // Raised from BullMQ's default of 1 so a second crash resumes the session instead of failing it.
+  const tuning = { lockDuration: settings.lockMs, stalledInterval: settings.stalledIntervalMs, maxStalledCount: 10 };
+  const lifecycle = factory.createWorker(
+    LIFECYCLE_QUEUE,
+    async (job: Job) => {
+      try {
+        if (job.name === "mention") return await handleMention(deps, (job.data as MentionJob).deliveryId);
+        if (job.name === "deliver") {
+          const { sessionId, run } = job.data as DeliverJob;
+          return await deliverSession(deps, sessionId, run);
+        }
+        throw new UnrecoverableError(`unknown lifecycle job ${job.name}`);
+      } catch (err: unknown) {
+        deps.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, "lifecycle job failed");
+        permanent(err);
+      }
+    },
+    { ...tuning, concurrency: settings.lifecycleConcurrency },
+  );
+  const sessions = factory.createWorker(
+    SESSIONS_QUEUE,
+    async (job: Job) => {
+      const { sessionId, run } = job.data as RunJob;
+      try {
+        return await runSession(deps, sessionId, run, shutdown.signal);
+      } catch (err: unknown) {
+        deps.log.warn({ err, sessionId, jobId: job.id }, "session run interrupted");
+        permanent(err);
+      }
+    },
+    { ...tuning, concurrency: settings.sessionConcurrency },
+  );
+  for (const worker of [lifecycle, sessions]) {
+    worker.on("error", (err) => deps.log.error({ err, queue: worker.name }, "queue worker error"));
+  }
+  return {
+    workers: [lifecycle, sessions],
+    async close() {
+      shutdown.abort();
+      await Promise.all([sessions.close(), lifecycle.close()]);
+    },
+  };
+}

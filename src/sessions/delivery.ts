@@ -1,0 +1,77 @@
+import { ForgeApiError, type ForgeClient } from "../forges/forge.js";
+import { ensureNote } from "./intake.js";
+import { errorText, isErrorReason, replyMarker, replyNote } from "./notes.js";
+import type { LifecycleDeps, Logger } from "./ports.js";
+import type { Session } from "./session.js";
+import { isTerminal } from "./state-machine.js";
+
+function replyBody(deps: LifecycleDeps, session: Session): string {
+  const url = deps.links.sessionUrl(session.id);
+  const failed = session.status === "failed" || session.status === "stopped";
+  const result = failed ? errorText(isErrorReason(session.errorReason) ? session.errorReason : "internal") : session.result;
+  return replyNote({ sessionId: session.id, url, result, run: session.runSeq, footer: usageFooter(session) });
+}
+
+function usageFooter(session: Session): string | undefined {
+  const { inputTokens, outputTokens, costUsd, durationMs } = session.usage;
+  if (inputTokens === undefined && outputTokens === undefined) return undefined;
+  const parts = [`${((durationMs ?? 0) / 1000).toFixed(1)} s`, `${inputTokens ?? 0} in / ${outputTokens ?? 0} out tokens`];
+  if (costUsd !== undefined) parts.push(`$${costUsd.toFixed(4)}`);
+  return `<sub>${parts.join(" · ")}</sub>`;
+}
+
+/**
+ * Deletes the started note. Never throws: a failure is recorded (event, metric, error log) and
+ * the reply goes out regardless. A note already gone counts as deleted.
+ */
+async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: ForgeClient, log: Logger): Promise<void> {
+  const note = session.callbackContext.startedNote;
+  if (!note || session.startedNoteDeletedAt) return;
+  try {
+    await client.deleteNote(session.callbackContext.thread, note);
+    await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() });
+    await deps.sessions.addEvent(session.id, "started_note_deleted", { noteId: note.id });
+    deps.metrics.startedNoteDeleted(session.forge, "deleted");
+  } catch (err: unknown) {
+    const status = err instanceof ForgeApiError ? err.status : undefined;
+    if (status === 404) {
+      await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() });
+      await deps.sessions.addEvent(session.id, "started_note_deleted", { noteId: note.id, alreadyGone: true });
+      deps.metrics.startedNoteDeleted(session.forge, "already_gone");
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    await deps.sessions.addEvent(session.id, "started_note_delete_failed", { noteId: note.id, status: status ?? null, error: message.slice(0, 500) });
+    deps.metrics.startedNoteDeleted(session.forge, "failed");
+    log.error({ err, noteId: note.id, status }, "started note could not be deleted");
+  }
+}
+
+/**
+ * Answers in the thread: deletes the started note, then posts the reply unless a reply with
+ * this session's marker is already there. Exactly one reply per run, however often it runs.
+ */
+export async function deliverSession(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
+  const session = await deps.sessions.getSession(sessionId);
+  const waiting = !isTerminal(session.status) && session.status !== "created" && session.status !== "running";
+  if (session.runSeq !== run || (!isTerminal(session.status) && !waiting)) return;
+  if (session.replyNoteId && session.callbackContext.replyRun === run) return;
+  const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
+  const client = await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread);
+
+  await deleteStartedNote(deps, session, client, log);
+
+  const thread = session.callbackContext.thread;
+  try {
+    const { note, posted } = await ensureNote(client, thread, replyMarker(session.id, run), replyBody(deps, session), session.createdAt);
+    await deps.sessions.update(sessionId, {
+      replyNoteId: note.id,
+      callbackContext: { ...(await deps.sessions.getSession(sessionId)).callbackContext, replyNote: note, replyRun: run },
+    });
+    await deps.sessions.addEvent(sessionId, posted ? "reply_posted" : "reply_found", { noteId: note.id, run });
+    deps.metrics.replyDelivered(session.forge, posted ? "posted" : "found_existing");
+  } catch (err: unknown) {
+    deps.metrics.replyDelivered(session.forge, "failed");
+    throw err;
+  }
+}

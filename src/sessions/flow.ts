@@ -1,0 +1,37 @@
+import type { ForgeClient } from "../forges/forge.js";
+import type { ErrorReason } from "./notes.js";
+import type { Logger } from "./ports.js";
+import type { Session, SessionUsage } from "./session.js";
+
+export type FlowOutcome =
+  | { kind: "finished"; markdown: string; usage?: SessionUsage }
+  | { kind: "input_required"; question: string; usage?: SessionUsage };
+
+export type FlowContext = {
+  /** Aborted when the session is stopped or the worker shuts down. */
+  signal: AbortSignal;
+  forge: ForgeClient;
+  handle: string;
+  changeRequestName: string;
+  log: Logger;
+  /** Refreshes the session heartbeat (`updated_at`); long flows call it between steps. */
+  heartbeat(): Promise<void>;
+};
+
+/** A failure with a fixed user-facing text (see notes.ts); `detail` goes to logs and the page only. */
+export class FlowError extends Error {
+  override name = "FlowError";
+  constructor(
+    readonly reason: ErrorReason,
+    detail?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(detail ?? reason, options);
+  }
+}
+
+/** What a session runs. `run` may be called again for the same session after a crash. */
+export interface Flow {
+  readonly name: string;
+  run(session: Session, context: FlowContext): Promise<FlowOutcome>;
+}

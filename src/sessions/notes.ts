@@ -1,0 +1,97 @@
+/**
+ * Every text forgebot posts on a forge. Hidden markers let a repeated job find the note it
+ * already posted instead of posting again.
+ */
+
+export type ErrorReason =
+  | "no_model"
+  | "model_unavailable"
+  | "rate_limited"
+  | "timeout"
+  | "no_response"
+  | "stopped"
+  | "max_steps"
+  | "max_tokens"
+  | "internal";
+
+export function startedMarker(sessionId: number, run = 1): string {
+  return run === 1 ? `<!-- forgebot:started session=${sessionId} -->` : `<!-- forgebot:started session=${sessionId} run=${run} -->`;
+}
+
+export function replyMarker(sessionId: number, run = 1): string {
+  return run === 1 ? `<!-- forgebot:reply session=${sessionId} -->` : `<!-- forgebot:reply session=${sessionId} run=${run} -->`;
+}
+
+export function noticeMarker(key: string): string {
+  return `<!-- forgebot:notice ${key} -->`;
+}
+
+export function startedNote(sessionId: number, url: string, run = 1): string {
+  return [
+    `Started session ${sessionId} and will let you know when it's finished.`,
+    "",
+    `[View session](${url})`,
+    "",
+    startedMarker(sessionId, run),
+  ].join("\n");
+}
+
+const ERROR_TEXTS: Record<ErrorReason, string> = {
+  no_model:
+    "I can't answer yet: no model provider is configured for this forgebot installation. An administrator can set `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or `MODELS_FILE`.",
+  model_unavailable: "I couldn't reach the model provider, so this session ended without an answer. Please try again later.",
+  rate_limited: "The model provider is rate limiting requests right now, so this session ended without an answer. Please try again in a few minutes.",
+  timeout: "This session took too long and was ended before it finished.",
+  no_response: "The model returned no response, so this session ended without an answer.",
+  stopped: "This session was stopped.",
+  max_steps: "This session reached its step limit before it finished.",
+  max_tokens: "This session reached its token limit before it finished.",
+  internal: "Something went wrong on forgebot's side while running this session.",
+};
+
+export function errorText(reason: ErrorReason): string {
+  return ERROR_TEXTS[reason];
+}
+
+export function isErrorReason(value: string | null | undefined): value is ErrorReason {
+  return value !== null && value !== undefined && value in ERROR_TEXTS;
+}
+
+/** The final reply: result, the session link, the marker. A blank result posts the link alone. */
+export function replyNote(input: { sessionId: number; url: string; result: string | null; run?: number; footer?: string }): string {
+  const parts: string[] = [];
+  const result = input.result?.trim();
+  if (result) parts.push(result, "");
+  if (input.footer) parts.push(input.footer, "");
+  parts.push(`[View session](${input.url})`, "", replyMarker(input.sessionId, input.run));
+  return parts.join("\n");
+}
+
+export function permissionNote(input: { mention: string; handle: string; who: string; actorId: string }): string {
+  return [
+    `${input.mention} only ${input.who} can use @${input.handle} here, so I didn't start a session.`,
+    "",
+    noticeMarker(`denied actor=${input.actorId}`),
+  ].join("\n");
+}
+
+export function helpText(handle: string, changeRequestName: string): string {
+  return [
+    `**@${handle}** answers questions about this issue or ${changeRequestName}.`,
+    "",
+    `- \`@${handle} <request>\` starts a session that reads the thread and the code and replies here.`,
+    `- \`@${handle} stop\` stops the session running in this thread.`,
+    `- \`@${handle} retry\` runs the previous session's request again.`,
+    `- \`@${handle} help\` shows this message.`,
+    "",
+    "Mentions inside code blocks and quotes are ignored. Only people who can write to the repository can start sessions.",
+  ].join("\n");
+}
+
+export function nothingToStopNote(deliveryKey: string): string {
+  return ["There is no running session in this thread to stop.", "", noticeMarker(`stop delivery=${deliveryKey}`)].join("\n");
+}
+
+export function nothingToRetryNote(deliveryKey: string): string {
+  return ["There is no earlier session in this thread to retry.", "", noticeMarker(`retry delivery=${deliveryKey}`)].join("\n");
+}

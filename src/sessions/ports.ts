@@ -1,0 +1,106 @@
+import type { Actor, Forge, ForgeName, MentionEvent } from "../forges/forge.js";
+import type { Flow } from "./flow.js";
+import type { NewSession, Session, SessionUsage } from "./session.js";
+import type { SessionEvent, SessionStatus } from "./state-machine.js";
+
+/** The slice of pino the domain uses: fixed messages plus a metadata object. */
+export interface Logger {
+  info(meta: object, message: string): void;
+  warn(meta: object, message: string): void;
+  error(meta: object, message: string): void;
+  debug(meta: object, message: string): void;
+  child(bindings: object): Logger;
+}
+
+export type SessionPatch = Partial<{
+  startedNoteId: string | null;
+  startedNoteDeletedAt: Date;
+  replyNoteId: string;
+  result: string | null;
+  errorReason: string | null;
+  usage: SessionUsage;
+  runSeq: number;
+  selectedModelMetadata: Record<string, unknown>;
+  callbackContext: Session["callbackContext"];
+}>;
+
+/** Postgres-backed sessions. `getX` throws when missing, `findX` returns null. */
+export interface SessionStore {
+  /** Inserts unless a session with the same trigger exists; `created` says which. */
+  createSession(input: NewSession): Promise<{ session: Session; created: boolean }>;
+  findSession(id: number): Promise<Session | null>;
+  getSession(id: number): Promise<Session>;
+  /** Applies a state machine event with compare-and-set and records a status event. */
+  transition(id: number, event: SessionEvent, data?: Record<string, unknown>): Promise<Session>;
+  update(id: number, patch: SessionPatch): Promise<Session>;
+  /** Refreshes `updated_at`, the heartbeat the reaper watches. */
+  touch(id: number): Promise<void>;
+  addEvent(id: number, kind: string, data?: Record<string, unknown>): Promise<void>;
+  findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
+  findRetryChild(parentId: number): Promise<Session | null>;
+}
+
+export type StoredMention = {
+  id: number;
+  forge: ForgeName;
+  deliveryKey: string;
+  mention: MentionEvent;
+  status: string;
+  receivedAt: Date;
+};
+
+/** The webhook_deliveries table: the first thing a webhook writes. */
+export interface DeliveryStore {
+  /** Records a delivery once; a repeat returns the first row with `created: false`. */
+  recordDelivery(input: { forge: ForgeName; deliveryKey: string; eventName: string; mention: MentionEvent }): Promise<{
+    id: number;
+    created: boolean;
+    status: string;
+  }>;
+  getMention(id: number): Promise<StoredMention>;
+  markProcessed(id: number, status: string, sessionId?: number): Promise<void>;
+  /** True the first time (forge, thread, actor) is seen: the permission note goes out once. */
+  claimPermissionNotice(forge: ForgeName, threadKey: string, actorId: string): Promise<boolean>;
+}
+
+/** Producers for the two queues. Job ids are deterministic, so enqueueing twice is harmless. */
+export interface JobQueue {
+  enqueueMention(deliveryId: number): Promise<void>;
+  enqueueRun(sessionId: number, run: number): Promise<void>;
+  enqueueDeliver(sessionId: number, run: number): Promise<void>;
+}
+
+export interface ForgeProvider {
+  forgeFor(name: ForgeName): Forge;
+  handleFor(name: ForgeName): string;
+}
+
+/** Lifecycle counters, implemented over prom-client in metrics/. */
+export interface LifecycleMetrics {
+  startedNoteDeleted(forge: ForgeName, outcome: "deleted" | "already_gone" | "failed" | "skipped"): void;
+  replyDelivered(forge: ForgeName, outcome: "posted" | "found_existing" | "failed"): void;
+  sessionTransition(status: SessionStatus): void;
+  startedNoteLatency(forge: ForgeName, seconds: number): void;
+  sessionFinished(forge: ForgeName, status: SessionStatus, seconds: number): void;
+}
+
+export type Links = { sessionUrl(sessionId: number): string };
+
+export type FlowRegistry = { flowFor(name: string): Flow };
+
+/** Who may retry: decided by the `manual_retry` flag per actor. */
+export type RetryPolicy = { retryAllowed(actor: Actor & { forge: ForgeName }): Promise<boolean> };
+
+export type LifecycleDeps = {
+  sessions: SessionStore;
+  deliveries: DeliveryStore;
+  queue: JobQueue;
+  forges: ForgeProvider;
+  flows: FlowRegistry;
+  links: Links;
+  metrics: LifecycleMetrics;
+  retryPolicy: RetryPolicy;
+  log: Logger;
+  /** How often a running flow checks whether its session was stopped. */
+  stopPollMs?: number;
+};

@@ -1,0 +1,86 @@
+import { FlowError } from "./flow.js";
+import type { ErrorReason } from "./notes.js";
+import type { LifecycleDeps } from "./ports.js";
+import type { Session } from "./session.js";
+import { isTerminal } from "./state-machine.js";
+
+/** Raised when a run is interrupted by shutdown: the job fails and is retried, the session lives on. */
+export class RunInterruptedError extends Error {
+  override name = "RunInterruptedError";
+}
+
+function watchForStop(deps: LifecycleDeps, sessionId: number, controller: AbortController): () => void {
+  const timer = setInterval(() => {
+    deps.sessions
+      .findSession(sessionId)
+      .then((s) => {
+        if (s?.status === "stopped") controller.abort(new FlowError("stopped"));
+      })
+      .catch((err: unknown) => deps.log.warn({ sessionId, err }, "stop watch poll failed"));
+  }, deps.stopPollMs ?? 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+async function fail(deps: LifecycleDeps, session: Session, reason: ErrorReason, detail: string): Promise<void> {
+  await deps.sessions.update(session.id, { errorReason: reason });
+  await deps.sessions.addEvent(session.id, "error", { reason, detail: detail.slice(0, 2000) });
+  await deps.sessions.transition(session.id, reason === "stopped" ? "stop" : "drop", { reason });
+}
+
+/**
+ * Runs the session's flow once and records the outcome, then queues delivery. A repeat (the
+ * job stalled after a crash) resumes: a session already ended is only delivered again.
+ * `shutdown` aborts the flow without ending the session, so another worker picks it up.
+ */
+export async function runSession(deps: LifecycleDeps, sessionId: number, run: number, shutdown: AbortSignal): Promise<void> {
+  let session = await deps.sessions.getSession(sessionId);
+  const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
+  if (session.runSeq !== run || session.status !== "created" && session.status !== "running") {
+    await deps.queue.enqueueDeliver(sessionId, session.runSeq);
+    return;
+  }
+  session = await deps.sessions.transition(sessionId, session.status === "created" ? "start" : "retry", { run });
+
+  const controller = new AbortController();
+  const onShutdown = () => controller.abort(new RunInterruptedError("worker shutting down"));
+  shutdown.addEventListener("abort", onShutdown, { once: true });
+  const stopWatch = watchForStop(deps, sessionId, controller);
+  const forge = deps.forges.forgeFor(session.forge);
+  try {
+    const outcome = await deps.flows.flowFor(session.flow).run(session, {
+      signal: controller.signal,
+      forge: await forge.clientFor(session.callbackContext.thread),
+      handle: deps.forges.handleFor(session.forge),
+      changeRequestName: forge.markdown.changeRequestName,
+      log,
+      heartbeat: () => deps.sessions.touch(sessionId),
+    });
+    if (controller.signal.aborted) throw controller.signal.reason;
+    const usage = { ...session.usage, ...outcome.usage, durationMs: Date.now() - session.createdAt.getTime() };
+    if (outcome.kind === "finished") {
+      await deps.sessions.update(sessionId, { result: outcome.markdown, usage });
+      await deps.sessions.transition(sessionId, "finish");
+    } else {
+      await deps.sessions.update(sessionId, { result: outcome.question, usage });
+      await deps.sessions.transition(sessionId, "require_input");
+    }
+  } catch (err: unknown) {
+    const reason = controller.signal.reason ?? err;
+    if (reason instanceof RunInterruptedError) throw reason;
+    const current = await deps.sessions.getSession(sessionId);
+    if (!isTerminal(current.status)) {
+      if (reason instanceof FlowError) await fail(deps, current, reason.reason, reason.message);
+      else {
+        log.error({ err }, "flow failed unexpectedly");
+        await fail(deps, current, "internal", err instanceof Error ? err.message : String(err));
+      }
+    }
+  } finally {
+    stopWatch();
+    shutdown.removeEventListener("abort", onShutdown);
+  }
+  const ended = await deps.sessions.getSession(sessionId);
+  deps.metrics.sessionFinished(ended.forge, ended.status, (Date.now() - ended.createdAt.getTime()) / 1000);
+  await deps.queue.enqueueDeliver(sessionId, run);
+}

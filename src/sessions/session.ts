@@ -1,0 +1,78 @@
+import type { Actor, ForgeName, NoteRef, ThreadKind, ThreadRef } from "../forges/forge.js";
+import type { Command } from "./command.js";
+import type { SessionStatus } from "./state-machine.js";
+
+/** Everything a worker needs to answer without the webhook. Never holds secrets. */
+export type CallbackContext = {
+  thread: ThreadRef;
+  title: string;
+  threadUrl: string | undefined;
+  triggerCreatedAt: string;
+  startedNote?: NoteRef | undefined;
+  replyNote?: NoteRef | undefined;
+  /** The run whose reply `replyNote` is (a paused session replies once per run). */
+  replyRun?: number | undefined;
+};
+
+export type SessionUsage = {
+  inputTokens?: number;
+  outputTokens?: number;
+  cachedInputTokens?: number;
+  costUsd?: number;
+  durationMs?: number;
+  steps?: number;
+};
+
+export type SessionOrigin = "mention" | "retry_command" | "retry_button";
+
+export type Session = {
+  id: number;
+  forge: ForgeName;
+  host: string;
+  repoId: string;
+  repoPath: string;
+  threadKind: ThreadKind;
+  threadNumber: number;
+  triggerKey: string | null;
+  triggerCommentId: string | null;
+  actor: Actor;
+  command: Command;
+  prompt: string;
+  flow: string;
+  status: SessionStatus;
+  runSeq: number;
+  startedNoteId: string | null;
+  startedNoteDeletedAt: Date | null;
+  replyNoteId: string | null;
+  parentSessionId: number | null;
+  origin: SessionOrigin;
+  conversationKey: string;
+  selectedModelMetadata: Record<string, unknown> | null;
+  callbackContext: CallbackContext;
+  usage: SessionUsage;
+  result: string | null;
+  errorReason: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+};
+
+export type NewSession = {
+  thread: ThreadRef;
+  triggerKey: string | null;
+  triggerCommentId: string | null;
+  actor: Actor;
+  command: Command;
+  prompt: string;
+  flow: string;
+  parentSessionId: number | null;
+  origin: SessionOrigin;
+  title: string;
+  threadUrl: string | undefined;
+  triggerCreatedAt: string;
+};
+
+/** One key per thread: follow-up mentions in a thread continue the same conversation. */
+export function conversationKey(thread: ThreadRef): string {
+  return [thread.forge, thread.host, thread.repoId, thread.kind, thread.number].join(":");
+}

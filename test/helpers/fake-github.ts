@@ -1,0 +1,148 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+/**
+ * A small in-memory GitHub (REST under /api/v3, as on GHES) on 127.0.0.1, for tests that run
+ * forgebot in another process (where nock cannot reach) and for benchmarks. It keeps comments,
+ * answers permission checks and lets a test inject faults or observe each request.
+ */
+export type FakeComment = {
+  id: number;
+  kind: "issue_comment" | "review_comment";
+  repo: string;
+  number: number;
+  body: string;
+  inReplyTo?: number;
+  deleted: boolean;
+  createdAt: string;
+};
+
+export type RecordedRequest = { method: string; path: string; body: unknown; at: number };
+/** Return a [status, body] to answer instead of the fake's own handling. */
+export type Interceptor = (req: RecordedRequest) => [number, unknown] | undefined | Promise<[number, unknown] | undefined>;
+
+export class FakeGitHub {
+  readonly comments: FakeComment[] = [];
+  readonly requests: RecordedRequest[] = [];
+  permissions = new Map<string, string>();
+  defaultRole = "write";
+  slug = "forgebot";
+  interceptors: Interceptor[] = [];
+  #server: Server | null = null;
+  #nextId = 9_000_000;
+  port = 0;
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ message: String(err) }));
+      });
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
+    const address = this.#server.address();
+    this.port = typeof address === "object" && address ? address.port : 0;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  live(filter: Partial<Pick<FakeComment, "kind" | "number">> = {}): FakeComment[] {
+    return this.comments.filter((c) => !c.deleted && (!filter.kind || c.kind === filter.kind) && (filter.number === undefined || c.number === filter.number));
+  }
+
+  writes(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method !== "GET" && !r.path.includes("/access_tokens"));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const [status, body] = await this.respond(req.method ?? "GET", req.url ?? "/", Buffer.concat(chunks).toString("utf8"));
+    send(res, status, body);
+  }
+
+  /** Answers one request; also the reply function behind nock interceptors (see nock-github.ts). */
+  async respond(method: string, pathAndQuery: string, text: string): Promise<[number, unknown]> {
+    const url = new URL(pathAndQuery, "http://127.0.0.1");
+    const recorded: RecordedRequest = { method, path: url.pathname, body: text ? (JSON.parse(text) as unknown) : undefined, at: Date.now() };
+    this.requests.push(recorded);
+    for (const intercept of this.interceptors) {
+      const answer = await intercept(recorded);
+      if (answer) return answer;
+    }
+    return this.#route(recorded, url);
+  }
+
+  #toApi(c: FakeComment) {
+    return {
+      id: c.id,
+      body: c.body,
+      user: { login: `${this.slug}[bot]`, id: 1, type: "Bot" },
+      created_at: c.createdAt,
+      updated_at: c.createdAt,
+      ...(c.inReplyTo ? { in_reply_to_id: c.inReplyTo } : {}),
+    };
+  }
+
+  #create(kind: FakeComment["kind"], repo: string, number: number, body: string, inReplyTo?: number): FakeComment {
+    const comment: FakeComment = { id: this.#nextId++, kind, repo, number, body, deleted: false, createdAt: new Date().toISOString(), ...(inReplyTo ? { inReplyTo } : {}) };
+    this.comments.push(comment);
+    return comment;
+  }
+
+  #route(r: RecordedRequest, url: URL): [number, unknown] {
+    const p = r.path.replace(/^\/api\/v3/, "");
+    let m: RegExpExecArray | null;
+    if (r.method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(p)) {
+      return [201, { token: "ghs_faketoken", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: "all" }];
+    }
+    if (r.method === "GET" && p === "/app") return [200, { id: 1, slug: this.slug, name: this.slug }];
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/collaborators\/([^/]+)\/permission$/.exec(p))) {
+      const role = this.permissions.get(decodeURIComponent(m[2]!)) ?? this.defaultRole;
+      const permission = role === "maintain" ? "write" : role === "triage" ? "read" : role;
+      return [200, { permission, role_name: role, user: { login: m[2] } }];
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(p))) {
+      const [repo, number] = [m[1]!, Number(m[2])];
+      if (r.method === "POST") return [201, this.#toApi(this.#create("issue_comment", repo, number, (r.body as { body: string }).body))];
+      const since = url.searchParams.get("since");
+      const list = this.comments.filter((c) => !c.deleted && c.kind === "issue_comment" && c.repo === repo && c.number === number && (!since || c.createdAt >= since));
+      return [200, list.map((c) => this.#toApi(c))];
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/comments\/(\d+)\/replies$/.exec(p)) && r.method === "POST") {
+      return [201, this.#toApi(this.#create("review_comment", m[1]!, Number(m[2]), (r.body as { body: string }).body, Number(m[3])))];
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/comments$/.exec(p)) && r.method === "GET") {
+      const list = this.comments.filter((c) => !c.deleted && c.kind === "review_comment" && c.repo === m![1] && c.number === Number(m![2]));
+      return [200, list.map((c) => this.#toApi(c))];
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/(issues|pulls)\/comments\/(\d+)$/.exec(p)) && r.method === "DELETE") {
+      const kind = m[2] === "issues" ? "issue_comment" : "review_comment";
+      const comment = this.comments.find((c) => c.id === Number(m![3]) && c.kind === kind && !c.deleted);
+      if (!comment) return [404, { message: "Not Found" }];
+      comment.deleted = true;
+      return [204, undefined];
+    }
+    return [404, { message: `fake GitHub has no route for ${r.method} ${p}` }];
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (body === undefined) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.end(text);
+}

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import nock from "nock";
+import { helpFlow } from "../../../src/agent/flows/help.js";
+import type { Flow } from "../../../src/sessions/flow.js";
+import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { FakeGitHub } from "../../helpers/fake-github.js";
+import { signedHeaders } from "../../helpers/github-app.js";
+import { nockGitHub } from "../../helpers/nock-github.js";
+import { githubExample } from "../../helpers/payloads.js";
+import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
+
+/** A flow that answers with the prompt it was given, or a blank answer for "blank". */
+const echoFlow: Flow = {
+  name: "chat",
+  async run(session) {
+    return { kind: "finished", markdown: session.prompt === "blank" ? "   " : `Echo: ${session.prompt}` };
+  },
+};
+
+let database: TestDatabase;
+let bot: TestBot;
+let fake: FakeGitHub;
+let delivery = 0;
+
+async function post(event: string, payload: unknown, deliveryId = `d-${++delivery}`) {
+  const body = JSON.stringify(payload);
+  return fetch(`${bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders(event, deliveryId, body), body });
+}
+
+async function sessionCount(): Promise<number> {
+  const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+  return rows[0]!.n;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  bot = await startTestBot({ databaseUrl: database.url, flows: [echoFlow, helpFlow] });
+});
+
+afterAll(async () => {
+  await bot.stop();
+  await database.drop();
+  nock.cleanAll();
+  nock.enableNetConnect();
+});
+
+beforeEach(() => {
+  nock.cleanAll();
+  fake = new FakeGitHub();
+  nockGitHub(fake);
+});
+
+describe("GitHub lifecycle on the example payloads", () => {
+  it("issue_comment.created: started note, run, note deleted, reply with the link", async () => {
+    const payload = githubExample("issue_comment", "created", (p) => {
+      p.comment.body = "@forgebot what does this issue ask for?";
+    });
+    const res = await post("issue_comment", payload);
+    expect(res.status).toBe(202);
+
+    const reply = await waitFor("reply", () => fake.live({ kind: "issue_comment" }).find((c) => c.body.includes("forgebot:reply")));
+    expect(reply.number).toBe(payload.issue.number);
+    expect(reply.body).toContain("Echo: what does this issue ask for?");
+    expect(reply.body).toMatch(/\[View session\]\(http:\/\/forgebot\.test\/sessions\/\d+\?sig=[\w-]+\)/);
+
+    const started = fake.comments.find((c) => c.body.includes("forgebot:started"));
+    expect(started?.body).toMatch(/^Started session \d+ and will let you know when it's finished\./);
+    expect(started?.body).toMatch(/<!-- forgebot:started session=\d+ -->/);
+    expect(started?.deleted).toBe(true);
+
+    const { rows } = await database.db.query("SELECT status, started_note_id, reply_note_id FROM sessions");
+    expect(rows).toEqual([{ status: "finished", started_note_id: String(started!.id), reply_note_id: String(reply.id) }]);
+  });
+
+  it("pull_request_review_comment.created: answered in the review thread", async () => {
+    const payload = githubExample("pull_request_review_comment", "created", (p) => {
+      p.comment.body = "Could you explain this hunk, @forgebot?";
+      p.comment.in_reply_to_id = 111;
+    });
+    expect((await post("pull_request_review_comment", payload)).status).toBe(202);
+
+    const reply = await waitFor("review reply", () => fake.live({ kind: "review_comment" }).find((c) => c.body.includes("forgebot:reply")));
+    expect(reply.inReplyTo).toBe(111);
+    expect(reply.number).toBe(payload.pull_request.number);
+    const started = fake.comments.find((c) => c.kind === "review_comment" && c.body.includes("forgebot:started"));
+    expect(started?.inReplyTo).toBe(111);
+    expect(started?.deleted).toBe(true);
+    expect(fake.live({ kind: "issue_comment" })).toHaveLength(0);
+  });
+
+  it("pull_request_review.submitted: review body answered as a pull request comment", async () => {
+    const payload = githubExample("pull_request_review", "submitted", (p) => {
+      p.review.body = "@forgebot help";
+    });
+    expect((await post("pull_request_review", payload)).status).toBe(202);
+    const reply = await waitFor("reply", () => fake.live({ kind: "issue_comment" }).find((c) => c.body.includes("forgebot:reply")));
+    expect(reply.number).toBe(payload.pull_request.number);
+    expect(reply.body).toContain("@forgebot stop");
+    expect(fake.comments.find((c) => c.body.includes("forgebot:started"))?.deleted).toBe(true);
+  });
+
+  it("a blank result posts a reply holding only the link", async () => {
+    const payload = githubExample("issue_comment", "created", (p) => {
+      p.comment.id = 5_000_001;
+      p.comment.body = "@forgebot blank";
+    });
+    await post("issue_comment", payload);
+    const reply = await waitFor("reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    expect(reply.body.trim()).toMatch(/^\[View session\]\([^)]+\)\n\n<!-- forgebot:reply session=\d+ -->$/);
+  });
+
+  it("the same delivery 10 times makes one session, one started note, one reply", async () => {
+    const payload = githubExample("issue_comment", "created", (p) => {
+      p.comment.id = 5_000_002;
+      p.comment.body = "@forgebot once please";
+    });
+    const before = await sessionCount();
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => post("issue_comment", payload, "same-delivery")).map(async (r) => (await r).status));
+    expect(statuses.every((s) => s === 202)).toBe(true);
+    await waitFor("reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await sessionCount()).toBe(before + 1);
+    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
+    expect(fake.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);
+  });
+});
