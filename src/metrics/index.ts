@@ -59,6 +59,34 @@ export const trackedErrors = new Counter({
   registers: [registry],
 });
 
+export const checkpointOperations = new Counter({
+  name: "forgebot_checkpoint_operations_total",
+  help: "Checkpoint reads and writes, by op (write, read) and outcome (ok, error); transport failures are errors.",
+  labelNames: ["op", "outcome"] as const,
+  registers: [registry],
+});
+
+export const forgeRequests = new Counter({
+  name: "forgebot_forge_requests_total",
+  help: "Forge API requests, by forge and outcome (ok, client_error, server_error, rate_limited, network_error).",
+  labelNames: ["forge", "outcome"] as const,
+  registers: [registry],
+});
+
+export const modelRequests = new Counter({
+  name: "forgebot_model_requests_total",
+  help: "Model API calls, by provider and outcome.",
+  labelNames: ["provider", "outcome"] as const,
+  registers: [registry],
+});
+
+export const modelTokens = new Counter({
+  name: "forgebot_model_tokens_total",
+  help: "Model tokens, by provider and kind (input, output, cached_input).",
+  labelNames: ["provider", "kind"] as const,
+  registers: [registry],
+});
+
 export const queueJobs = new Gauge({
   name: "forgebot_queue_jobs",
   help: "Jobs in each queue by state (waiting, active, delayed, failed).",
