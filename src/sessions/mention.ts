@@ -38,7 +38,13 @@ export function parseMention(body: string, handle: string): string | null {
   return text
     .replace(mentionPattern(handle, "gi"), " ")
     .split("\n")
-    .map((line) => line.replace(/[ \t]+/g, " ").trim())
+    .map((line) =>
+      line
+        .replace(/[ \t]+/g, " ")
+        .replace(/ ([,;:!?])/g, "$1")
+        .trim()
+        .replace(/^[,;:]\s*/, ""),
+    )
     .join("\n")
     .replace(/\n{3,}/g, "\n\n")
     .trim();

