@@ -4,14 +4,20 @@ import type { Server } from "node:http";
 import path from "node:path";
 import type { Queue } from "bullmq";
 import type { ProbotOctokit } from "probot";
-import { createFlowRegistry, noModelChatFlow } from "./agent/flows/registry.js";
+import { createFlowRegistry } from "./agent/flows/registry.js";
+import { createChatFlowFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
+import { userActor } from "./flags/actors.js";
+import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
 import type { ForgeName } from "./forges/forge.js";
 import { createGitHubApp, type GitHubApp } from "./forges/github/app.js";
+import { createGitLabApp, type GitLabApp } from "./forges/gitlab/app.js";
 import { sendJson } from "./forges/http.js";
 import { createForgeRegistry } from "./forges/registry.js";
+import { createWriteBudget, withWriteBudget } from "./forges/write-budget.js";
 import type { Logger } from "./logging/logger.js";
-import { lifecycleMetrics, registry } from "./metrics/index.js";
+import { bindScrapeSources, lifecycleMetrics } from "./metrics/index.js";
+import { addOpsRoutes } from "./metrics/ops-routes.js";
 import { createQueueFactory, migrateQueueSchema, type QueueFactory } from "./queue/backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE } from "./queue/names.js";
 import { createJobQueue } from "./queue/producer.js";
@@ -24,8 +30,12 @@ import { createDeliveryStore } from "./storage/delivery-store.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
 import { migrate } from "./storage/migrate.js";
 import { createPool, type Db } from "./storage/pool.js";
+import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createSessionStore } from "./storage/session-store.js";
+import { createReaperStore } from "./storage/reaper-store.js";
+import { startReaper, type RunningReaper } from "./sessions/reaper.js";
 import { Router } from "./web/router.js";
+import { createSessionWeb, type SessionWeb } from "./web/session-routes.js";
 import { createHttpServer, listen } from "./web/server.js";
 
 export type Roles = { web: boolean; workers: boolean };
@@ -49,6 +59,9 @@ export type Forgebot = {
   databaseUrl: string;
   port: number | null;
   github: GitHubApp | null;
+  gitlab: GitLabApp | null;
+  /** Feature flags (`config/feature_flags/*.yml`, gates in Postgres), e.g. `provider_stickiness`. */
+  flags: FeatureFlags;
   stop(): Promise<void>;
 };
 
@@ -69,14 +82,6 @@ async function openDatabase(config: Config, log: Logger): Promise<{ url: string;
   return { url: embedded.url, embedded };
 }
 
-/** Database reachable and the queue backend answering: what `/readyz` and `forgebot start` wait for. */
-async function checkReady(db: Db, queue: Queue): Promise<Record<string, "ok" | "down">> {
-  const probe = async (fn: () => Promise<unknown>) =>
-    Promise.race([fn().then(() => "ok" as const), new Promise<"down">((r) => setTimeout(() => r("down"), 2000).unref())]).catch(() => "down" as const);
-  const [postgres, queueBackend] = await Promise.all([probe(() => db.query("SELECT 1")), probe(() => queue.getJobCounts("waiting"))]);
-  return { postgres, queue: queueBackend };
-}
-
 /**
  * The composition root: opens Postgres (embedded when DATABASE_URL is unset), migrates, builds
  * BullMQ on Redis or on Postgres, wires forges, flows and the lifecycle, then starts the roles
@@ -87,6 +92,14 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const database = await openDatabase(config, log);
   const db = createPool(database.url);
   await migrate(db);
+  const flags = await createFeatureFlags({
+    db,
+    databaseUrl: database.url,
+    log,
+    ...(config.flags.definitionsDir ? { definitionsDir: config.flags.definitionsDir } : {}),
+    ...(config.flags.groupsFile ? { groupsFile: config.flags.groupsFile } : {}),
+    strict: config.flags.strict,
+  });
 
   const queueConfig = config.redisUrl ? { kind: "redis" as const, url: config.redisUrl } : { kind: "postgres" as const, url: database.url };
   if (queueConfig.kind === "postgres") await migrateQueueSchema(database.url);
@@ -115,16 +128,41 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     github.setSelfLogins([handleFor("github"), `${handleFor("github")}[bot]`]);
   }
 
-  const forges = createForgeRegistry([...(github ? [{ forge: github.forge, handle: () => handleFor("github") }] : [])]);
+  let gitlab: GitLabApp | null = null;
+  if (config.gitlab) {
+    gitlab = createGitLabApp({ config: config.gitlab, log, maxBodyBytes: config.maxWebhookBytes, accept: (result) => acceptEvent(acceptDeps, result) });
+    // The token's user is "self" (never answered); its username is the handle unless BOT_HANDLE is set.
+    // Bounded: an unreachable GitLab logs a warning and start-up goes on with the configured handle.
+    const self = await gitlab.fetchSelf();
+    handles.set("gitlab", config.botHandle ?? self?.username ?? "forgebot");
+    gitlab.setSelfLogins([handleFor("gitlab")]);
+  }
+
+  // Every note post and delete goes through one budget per installation/project, shared
+  // across processes through Redis when it is configured.
+  const writes = createWriteBudget({ limits: config.writeLimits, redisUrl: config.redisUrl, prefix: config.queue.prefix, log });
+  const forges = createForgeRegistry([
+    ...(github ? [{ forge: withWriteBudget(github.forge, writes), handle: () => handleFor("github") }] : []),
+    ...(gitlab ? [{ forge: withWriteBudget(gitlab.forge, writes), handle: () => handleFor("gitlab") }] : []),
+  ]);
+  const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status) });
+  const chatFlow = createChatFlowFromConfig({
+    config,
+    checkpoints: createCheckpointStore(db),
+    sessions,
+    // PROVIDER_STICKINESS until the provider_stickiness feature flag is read here instead.
+    stickiness: async () => config.switches.providerStickiness,
+    log,
+  });
   const deps: LifecycleDeps = {
-    sessions: createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status) }),
+    sessions,
     deliveries,
     queue,
     forges,
-    flows: createFlowRegistry(options.flows ?? [noModelChatFlow]),
+    flows: createFlowRegistry(options.flows ?? [chatFlow]),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
-    retryPolicy: { retryAllowed: async () => config.switches.manualRetry },
+    retryPolicy: { retryAllowed: (actor) => flags.isEnabled("manual_retry", userActor(actor.forge, actor.login)) },
     log,
     ...(options.stopPollMs ? { stopPollMs: options.stopPollMs } : {}),
   };
@@ -138,34 +176,46 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       stalledIntervalMs: config.queue.stalledIntervalMs,
     });
   }
+  // Every worker process reaps; row-level claims keep two reapers off the same session.
+  const reaperStore = createReaperStore(db);
+  const reaper: RunningReaper | null = options.roles.workers
+    ? startReaper(deps, reaperStore, { intervalMs: config.reaperIntervalMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
+    : null;
+  const unbindScrape = bindScrapeSources({ activeSessions: () => reaperStore.activeSessionStats(), queues });
+  /** What `/readyz` checks (each bounded by 2 s): Postgres and the queue backend answer. */
+  const probes = { postgres: () => db.query("SELECT 1"), queue: () => queues.lifecycle.getJobCounts("waiting") };
 
   let server: Server | null = null;
   let port: number | null = null;
+  let sessionWeb: SessionWeb | null = null;
   if (options.roles.web) {
     const notConfigured = (forge: string, vars: string) => (_req: unknown, res: Parameters<typeof sendJson>[0]) =>
       sendJson(res, 503, { error: `${forge} is not configured: set ${vars}` });
-    const router = new Router()
+    sessionWeb = createSessionWeb({ db, lifecycle: deps, linkSecret, publicUrl: config.publicUrl, adminToken: config.adminToken, log });
+    const router = sessionWeb.addRoutes(addOpsRoutes(new Router(), probes))
       .add("POST", "/api/github/webhooks", github ? (req, res) => github.handleWebhook(req, res) : notConfigured("GitHub", "APP_ID, PRIVATE_KEY and WEBHOOK_SECRET"))
-      .add("POST", "/api/gitlab/webhooks", notConfigured("GitLab", "GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET"))
-      .add("GET", "/healthz", (_req, res) => sendJson(res, 200, { status: "ok" }))
-      .add("GET", "/readyz", async (_req, res) => {
-        const checks = await checkReady(db, queues.lifecycle);
-        const ready = Object.values(checks).every((v) => v === "ok");
-        sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", checks });
-      })
-      .add("GET", "/metrics", async (_req, res) => {
-        const body = await registry.metrics();
-        res.writeHead(200, { "content-type": registry.contentType });
-        res.end(body);
-      });
+      .add("POST", "/api/gitlab/webhooks", gitlab ? (req, res) => gitlab.handleWebhook(req, res) : notConfigured("GitLab", "GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET"));
     server = createHttpServer(router, log);
     port = await listen(server, config.port, config.host);
     log.info({ port, publicUrl: config.publicUrl, queue: factory.kind, embeddedPostgres: Boolean(database.embedded) }, "forgebot is listening");
+  } else {
+    // A worker-only process still answers probes and scrapes: its counters (deliveries,
+    // checkpoints, model calls) exist only in this process.
+    const opsServer = createHttpServer(addOpsRoutes(new Router(), probes), log);
+    try {
+      port = await listen(opsServer, config.port, config.host);
+      server = opsServer;
+      log.info({ port }, "forgebot worker serves /metrics, /healthz and /readyz");
+    } catch (err: unknown) {
+      log.warn({ err, port: config.port }, "PORT is taken: this worker serves no /metrics (give each worker on a host its own PORT)");
+    }
   }
 
   let stopping: Promise<void> | null = null;
   async function stop(): Promise<void> {
     stopping ??= (async () => {
+      // Open SSE streams would otherwise hold the server open until the forced close.
+      sessionWeb?.close();
       if (server) {
         const s = server;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
@@ -174,14 +224,18 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
         await closed;
         clearTimeout(force);
       }
+      unbindScrape();
+      await reaper?.stop();
       await workers?.close();
       await Promise.all([queues.lifecycle.close(), queues.sessions.close()]);
       await factory.close();
+      await writes.close();
+      await flags.close();
       await db.end();
       await database.embedded?.stop();
     })();
     return stopping;
   }
 
-  return { config, db, deps, queues, queueKind: factory.kind, databaseUrl: database.url, port, github, stop };
+  return { config, db, deps, queues, queueKind: factory.kind, databaseUrl: database.url, port, github, gitlab, flags, stop };
 }

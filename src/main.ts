@@ -1,4 +1,4 @@
-import { startForgebot, type Roles } from "./app.js";
+import type { Roles } from "./app.js";
 import { ConfigError, loadConfig } from "./config/index.js";
 import { createLogger } from "./logging/logger.js";
 import { createPool } from "./storage/pool.js";
@@ -62,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`forgebot: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
+  // Loaded only for the long-running commands: `migrate` and `feature` start fast without it.
+  const { startForgebot } = await import("./app.js");
   const bot = await startForgebot(config, { roles, log });
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

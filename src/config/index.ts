@@ -24,6 +24,8 @@ export type GitLabConfig = {
   token: string;
   webhookSecret: string;
   minAccessLevel: number;
+  /** Note creations per minute across the process (GitLab.com: 60 per user). */
+  notesPerMinute: number;
 };
 
 export type Config = Readonly<{
@@ -50,6 +52,15 @@ export type Config = Readonly<{
     anthropicModel: string | undefined;
     modelsFile: string | undefined;
   };
+  /** Per-session agent limits and model-call settings. */
+  agent: {
+    maxSteps: number;
+    maxTokens: number;
+    timeoutMs: number;
+    modelTimeoutMs: number;
+    modelRetries: number;
+    memoryTokens: number;
+  };
   queue: {
     prefix: string;
     sessionConcurrency: number;
@@ -57,9 +68,17 @@ export type Config = Readonly<{
     lockMs: number;
     stalledIntervalMs: number;
   };
+  /** Forge write budgets (see src/forges/write-budget.ts). */
+  writeLimits: {
+    github: { perMinute: number; perHour: number | null };
+    gitlab: { perMinute: number; perHour: number | null };
+  };
   heartbeatTimeoutMs: number;
+  reaperIntervalMs: number;
   maxWebhookBytes: number;
   switches: { providerStickiness: boolean; manualRetry: boolean };
+  /** Feature flags: unset paths mean config/feature_flags/ and config/feature_groups.yml. */
+  flags: { definitionsDir: string | undefined; groupsFile: string | undefined; strict: boolean };
   /** The environment as given, for libraries that resolve their own key variables (MODELS_FILE). */
   env: Readonly<Record<string, string | undefined>>;
 }>;
@@ -107,6 +126,7 @@ function gitlabConfig(env: ParsedEnv): GitLabConfig | null {
     token: env.GITLAB_TOKEN,
     webhookSecret: env.GITLAB_WEBHOOK_SECRET,
     minAccessLevel: env.GITLAB_MIN_ACCESS_LEVEL,
+    notesPerMinute: env.GITLAB_NOTES_PER_MINUTE,
   };
 }
 
@@ -142,6 +162,14 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
       anthropicModel: env.ANTHROPIC_MODEL,
       modelsFile: env.MODELS_FILE,
     },
+    agent: {
+      maxSteps: env.AGENT_MAX_STEPS,
+      maxTokens: env.AGENT_MAX_TOKENS,
+      timeoutMs: env.AGENT_TIMEOUT_MS,
+      modelTimeoutMs: env.AGENT_MODEL_TIMEOUT_MS,
+      modelRetries: env.AGENT_MODEL_RETRIES,
+      memoryTokens: env.AGENT_MEMORY_TOKENS,
+    },
     queue: {
       prefix: env.QUEUE_PREFIX,
       sessionConcurrency: env.SESSION_CONCURRENCY,
@@ -149,9 +177,19 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
       lockMs: env.JOB_LOCK_MS,
       stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
     },
+    writeLimits: {
+      github: { perMinute: env.GITHUB_WRITES_PER_MINUTE, perHour: env.GITHUB_WRITES_PER_HOUR },
+      gitlab: { perMinute: env.GITLAB_NOTES_PER_MINUTE, perHour: null },
+    },
     heartbeatTimeoutMs: env.HEARTBEAT_TIMEOUT_MINUTES * 60_000,
+    reaperIntervalMs: env.REAPER_INTERVAL_MS,
     maxWebhookBytes: env.MAX_WEBHOOK_BYTES,
     switches: { providerStickiness: env.PROVIDER_STICKINESS, manualRetry: env.MANUAL_RETRY },
+    flags: {
+      definitionsDir: env.FEATURE_FLAGS_DIR ? path.resolve(env.FEATURE_FLAGS_DIR) : undefined,
+      groupsFile: env.FEATURE_GROUPS_FILE ? path.resolve(env.FEATURE_GROUPS_FILE) : undefined,
+      strict: env.NODE_ENV === "test",
+    },
     env: Object.freeze({ ...raw }),
   });
 }

@@ -78,6 +78,15 @@ export const envSchema = z.object({
   ANTHROPIC_BASE_URL: optionalUrl("an Anthropic API base URL"),
   ANTHROPIC_MODEL: optionalString,
   MODELS_FILE: optionalString,
+  /** Agent limits per session: steps, tokens (in + out) and wall-clock time; each ends with a fixed reply. */
+  AGENT_MAX_STEPS: intInRange(1, 1000, 30),
+  AGENT_MAX_TOKENS: intInRange(1000, 100_000_000, 2_000_000),
+  AGENT_TIMEOUT_MS: intInRange(1000, 24 * 3_600_000, 15 * 60_000),
+  /** One model call's time limit, and the AI SDK's retries of a failed call (429, 5xx, network). */
+  AGENT_MODEL_TIMEOUT_MS: intInRange(100, 3_600_000, 120_000),
+  AGENT_MODEL_RETRIES: intInRange(0, 10, 2),
+  /** Token budget for earlier sessions' messages in the same thread (thread memory). */
+  AGENT_MEMORY_TOKENS: intInRange(0, 1_000_000, 16_000),
   ADMIN_TOKEN: optionalString,
   DATA_DIR: optionalString.default(".data"),
   /** Port of the embedded Postgres started when DATABASE_URL is unset. */
@@ -86,16 +95,32 @@ export const envSchema = z.object({
   GITHUB_ALLOWED_ROLES: optionalString.default("admin,maintain,write"),
   /** GitLab access level that may start sessions (30 = Developer). */
   GITLAB_MIN_ACCESS_LEVEL: intInRange(10, 50, 30),
+  /** Notes the bot may create per minute (GitLab.com allows 60 per user). */
+  GITLAB_NOTES_PER_MINUTE: intInRange(1, 10_000, 60),
+  /**
+   * GitHub's documented secondary limits: ~80 content-creating requests a minute and 500 an
+   * hour. forgebot counts every note post and delete against them (conservative).
+   */
+  GITHUB_WRITES_PER_MINUTE: intInRange(1, 100_000, 80),
+  GITHUB_WRITES_PER_HOUR: intInRange(1, 1_000_000, 500),
   SESSION_CONCURRENCY: intInRange(1, 1000, 10),
   LIFECYCLE_CONCURRENCY: intInRange(1, 1000, 20),
   /** How long a worker holds a job lock before BullMQ treats it as stalled. */
   JOB_LOCK_MS: intInRange(1000, 3_600_000, 30_000),
   JOB_STALLED_INTERVAL_MS: intInRange(500, 3_600_000, 30_000),
   HEARTBEAT_TIMEOUT_MINUTES: intInRange(1, 10_080, 30),
+  /** How often each worker process runs the reaper (stale sessions, unfinished deliveries). */
+  REAPER_INTERVAL_MS: intInRange(100, 3_600_000, 60_000),
   MAX_WEBHOOK_BYTES: intInRange(1024, 100 * 1024 * 1024, 25 * 1024 * 1024),
   PROVIDER_STICKINESS: booleanSwitch(true),
   MANUAL_RETRY: booleanSwitch(true),
   QUEUE_PREFIX: optionalString.default("forgebot"),
+  /** Feature flag definitions (default: config/feature_flags/ at the repository root). */
+  FEATURE_FLAGS_DIR: optionalString,
+  /** Feature flag groups: YAML mapping of group name → actor ids (default: config/feature_groups.yml). */
+  FEATURE_GROUPS_FILE: optionalString,
+  /** `test` makes checking an undefined feature flag an error instead of a logged warning. */
+  NODE_ENV: optionalString,
 });
 
 export type Env = z.input<typeof envSchema>;

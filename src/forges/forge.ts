@@ -66,15 +66,20 @@ export type NoteRef = {
   type: "issue_comment" | "review_comment" | "note";
 };
 
-/** Error from a forge API call, with the HTTP status when there was one. */
+/**
+ * Error from a forge API call, with the HTTP status when there was one and, for rate limits
+ * (429, GitHub's secondary-limit 403), how long the forge asked us to wait.
+ */
 export class ForgeApiError extends Error {
   override name = "ForgeApiError";
+  readonly retryAfterMs: number | undefined;
   constructor(
     message: string,
     readonly status: number | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterMs?: number | undefined },
   ) {
     super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { scrubSecrets } from "./scrub.js";
 
 /** Paths redacted from every log line: tokens and keys never reach the logs. */
 export const REDACT_PATHS = [
@@ -26,6 +27,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       name: "forgebot",
       level,
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      hooks: { streamWrite: scrubSecrets },
       base: { pid: process.pid },
     },
     destination,

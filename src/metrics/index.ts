@@ -1,12 +1,15 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Histogram } from "prom-client";
 import type { LifecycleMetrics } from "../sessions/ports.js";
+import { registry } from "./registry.js";
 
 /**
  * The one registry and every metric forgebot exports. Labels are bounded: forge, event,
- * outcome, op, status, phase, provider, kind — never ids.
+ * outcome, op, status, phase, provider, kind, action — never ids. Gauges read at scrape time
+ * (sessions by status, queue jobs) live in scrape.ts; forge request counting in forge-requests.ts.
  */
-export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: "forgebot_process_" });
+export { registry };
+export { countForgeRequest, forgeRequestErrorOutcome, forgeRequestOutcome, forgeRequests, type ForgeRequestOutcome } from "./forge-requests.js";
+export { activeSessions, bindScrapeSources, oldestHeartbeatAge, queueJobs, scrapeErrors, type ScrapeSources } from "./scrape.js";
 
 export const webhooksReceived = new Counter({
   name: "forgebot_webhooks_received_total",
@@ -66,13 +69,6 @@ export const checkpointOperations = new Counter({
   registers: [registry],
 });
 
-export const forgeRequests = new Counter({
-  name: "forgebot_forge_requests_total",
-  help: "Forge API requests, by forge and outcome (ok, client_error, server_error, rate_limited, network_error).",
-  labelNames: ["forge", "outcome"] as const,
-  registers: [registry],
-});
-
 export const modelRequests = new Counter({
   name: "forgebot_model_requests_total",
   help: "Model API calls, by provider and outcome.",
@@ -87,10 +83,10 @@ export const modelTokens = new Counter({
   registers: [registry],
 });
 
-export const queueJobs = new Gauge({
-  name: "forgebot_queue_jobs",
-  help: "Jobs in each queue by state (waiting, active, delayed, failed).",
-  labelNames: ["queue", "state"] as const,
+export const reaperActions = new Counter({
+  name: "forgebot_reaper_actions_total",
+  help: "Reaper actions, by action (session_timed_out, delivery_retried).",
+  labelNames: ["action"] as const,
   registers: [registry],
 });
 
@@ -100,4 +96,14 @@ export const lifecycleMetrics: LifecycleMetrics = {
   sessionTransition: (status) => sessionTransitions.inc({ status }),
   startedNoteLatency: (forge, seconds) => startedNoteLatency.observe({ forge }, seconds),
   sessionFinished: (forge, status, seconds) => sessionDuration.observe({ forge, status }, seconds),
+  trackedError: (phase) => trackedErrors.inc({ phase }),
+  reaperAction: (action) => reaperActions.inc({ action }),
 };
+
+// Series an SLO ratio divides by start at 0, so the first error is seen by rate() (a series
+// born at 1 hides its first increment).
+for (const op of ["write", "read"]) for (const outcome of ["ok", "error"]) checkpointOperations.inc({ op, outcome }, 0);
+for (const forge of ["github", "gitlab"]) {
+  for (const outcome of ["posted", "found_existing", "failed"]) deliveries.inc({ forge, outcome }, 0);
+  for (const outcome of ["deleted", "already_gone", "failed"]) startedNoteDeletions.inc({ forge, outcome }, 0);
+}

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import { deliverSession } from "../sessions/delivery.js";
 import { handleMention } from "../sessions/intake.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
-import { runSession } from "../sessions/runner.js";
+import { RunInterruptedError, runSession } from "../sessions/runner.js";
 import { SessionNotFoundError } from "../storage/session-store.js";
 import type { QueueFactory } from "./backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE, type DeliverJob, type MentionJob, type RunJob } from "./names.js";
@@ -41,6 +41,7 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
         throw new UnrecoverableError(`unknown lifecycle job ${job.name}`);
       } catch (err: unknown) {
         deps.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, "lifecycle job failed");
+        deps.metrics.trackedError(job.name === "mention" ? "mention" : "deliver");
         permanent(err);
       }
     },
@@ -54,6 +55,8 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
         return await runSession(deps, sessionId, run, shutdown.signal);
       } catch (err: unknown) {
         deps.log.warn({ err, sessionId, jobId: job.id }, "session run interrupted");
+        // A shutdown hands the run to another worker: expected, not an error.
+        if (!(err instanceof RunInterruptedError)) deps.metrics.trackedError("run");
         permanent(err);
       }
     },

@@ -43,6 +43,7 @@ async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: 
     const message = err instanceof Error ? err.message : String(err);
     await deps.sessions.addEvent(session.id, "started_note_delete_failed", { noteId: note.id, status: status ?? null, error: message.slice(0, 500) });
     deps.metrics.startedNoteDeleted(session.forge, "failed");
+    deps.metrics.trackedError("started_note_delete");
     log.error({ err, noteId: note.id, status }, "started note could not be deleted");
   }
 }
@@ -50,16 +51,24 @@ async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: 
 /**
  * Answers in the thread: deletes the started note, then posts the reply unless a reply with
  * this session's marker is already there. Exactly one reply per run, however often it runs.
+ * Run again after the reply went out, it only retries a started-note deletion that failed.
  */
 export async function deliverSession(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
+  await deps.sessions.withLock(sessionId, () => deliverLocked(deps, sessionId, run));
+}
+
+async function deliverLocked(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
   const session = await deps.sessions.getSession(sessionId);
   const waiting = !isTerminal(session.status) && session.status !== "created" && session.status !== "running";
   if (session.runSeq !== run || (!isTerminal(session.status) && !waiting)) return;
-  if (session.replyNoteId && session.callbackContext.replyRun === run) return;
+  const replied = Boolean(session.replyNoteId) && session.callbackContext.replyRun === run;
+  const notePending = Boolean(session.callbackContext.startedNote) && !session.startedNoteDeletedAt;
+  if (replied && !notePending) return;
   const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
   const client = await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread);
 
   await deleteStartedNote(deps, session, client, log);
+  if (replied) return;
 
   const thread = session.callbackContext.thread;
   try {

@@ -1,9 +1,10 @@
 import type { ForgeClient, MentionEvent, ThreadRef } from "../forges/forge.js";
 import { parseCommand } from "./command.js";
 import { parseMention } from "./mention.js";
-import { noticeMarker, nothingToRetryNote, nothingToStopNote, permissionNote, startedMarker, startedNote } from "./notes.js";
+import { noticeMarker, nothingToStopNote, permissionNote, startedMarker, startedNote } from "./notes.js";
 import type { LifecycleDeps, StoredMention } from "./ports.js";
 import { conversationKey, type NewSession, type Session } from "./session.js";
+import { commandTrigger, retrySession } from "./retry.js";
 import { TERMINAL_STATUSES, SESSION_STATUSES, isTerminal } from "./state-machine.js";
 
 const ACTIVE = SESSION_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
@@ -34,17 +35,20 @@ function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command
  */
 export async function startSession(deps: LifecycleDeps, session: Session, client: ForgeClient, receivedAt?: Date): Promise<void> {
   const run = session.runSeq;
-  const thread = session.callbackContext.thread;
-  if (!session.startedNoteId || session.callbackContext.startedNote === undefined) {
-    const body = startedNote(session.id, deps.links.sessionUrl(session.id), run);
-    const { note, posted } = await ensureNote(client, thread, startedMarker(session.id, run), body, session.createdAt);
-    await deps.sessions.update(session.id, {
+  await deps.sessions.withLock(session.id, async () => {
+    // Re-read under the lock: a concurrent run of this job may have posted the note already.
+    const current = await deps.sessions.getSession(session.id);
+    if (current.startedNoteId && current.callbackContext.startedNote !== undefined) return;
+    const thread = current.callbackContext.thread;
+    const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
+    const { note, posted } = await ensureNote(client, thread, startedMarker(current.id, run), body, current.createdAt);
+    await deps.sessions.update(current.id, {
       startedNoteId: note.id,
-      callbackContext: { ...session.callbackContext, startedNote: note },
+      callbackContext: { ...current.callbackContext, startedNote: note },
     });
-    await deps.sessions.addEvent(session.id, "started_note_posted", { noteId: note.id, run, found: !posted });
-    if (receivedAt) deps.metrics.startedNoteLatency(session.forge, (Date.now() - receivedAt.getTime()) / 1000);
-  }
+    await deps.sessions.addEvent(current.id, "started_note_posted", { noteId: note.id, run, found: !posted });
+    if (receivedAt) deps.metrics.startedNoteLatency(current.forge, (Date.now() - receivedAt.getTime()) / 1000);
+  });
   await deps.queue.enqueueRun(session.id, run);
 }
 
@@ -62,15 +66,58 @@ async function handleStop(deps: LifecycleDeps, stored: StoredMention, client: Fo
   return active.id;
 }
 
-async function retryTarget(deps: LifecycleDeps, stored: StoredMention, client: ForgeClient): Promise<Session | null> {
+/** `@forgebot retry` through the retry service; a refusal is explained once in the thread. */
+async function handleRetry(deps: LifecycleDeps, stored: StoredMention, client: ForgeClient): Promise<number | undefined> {
   const { mention } = stored;
   const previous = await deps.sessions.findLatestInConversation(conversationKey(mention.thread));
-  if (previous && isTerminal(previous.status)) return previous;
-  const text = previous
-    ? `Session ${previous.id} is still ${previous.status.replace(/_/g, " ")}; it can be retried once it has ended.\n\n${noticeMarker(`retry delivery=${stored.deliveryKey}`)}`
-    : nothingToRetryNote(stored.deliveryKey);
-  await ensureNote(client, mention.thread, noticeMarker(`retry delivery=${stored.deliveryKey}`), text);
-  return null;
+  const outcome = await retrySession(deps, previous, commandTrigger(mention), {
+    client,
+    receivedAt: stored.receivedAt,
+    // One job per delivery runs at a time, so a repeated job always resumes the child's start.
+    restartExisting: async () => true,
+  });
+  if (outcome.kind === "started") return outcome.session.id;
+  const marker = noticeMarker(`retry delivery=${stored.deliveryKey}`);
+  await ensureNote(client, mention.thread, marker, `${outcome.message}\n\n${marker}`);
+  return undefined;
+}
+
+/**
+ * The next authorized mention in a thread whose session waits for input is the answer: the
+ * same session continues (run + 1, a new started note, its history intact) instead of a new
+ * one starting. Repeat-safe: the answer is stored with the mention's trigger key, so a repeated
+ * job finds it applied and only finishes what is left. Null when no session is waiting.
+ */
+async function resumeWaitingSession(deps: LifecycleDeps, stored: StoredMention, client: ForgeClient, answer: string): Promise<Session | null> {
+  const { mention } = stored;
+  const key = conversationKey(mention.thread);
+  const waiting = await deps.sessions.findLatestInConversation(key, ["input_required"]);
+  const latest = await deps.sessions.findLatestInConversation(key);
+  const applied = [waiting, latest].find((s) => s?.callbackContext.inputs?.some((i) => i.triggerKey === mention.triggerKey)) ?? null;
+  let session: Session;
+  if (applied) {
+    const input = applied.callbackContext.inputs?.find((i) => i.triggerKey === mention.triggerKey);
+    if (applied.runSeq !== input?.run || isTerminal(applied.status)) return applied;
+    session = applied;
+  } else {
+    if (!waiting) return null;
+    const run = waiting.runSeq + 1;
+    const { startedNote: _previousNote, ...context } = waiting.callbackContext;
+    const inputs = [...(context.inputs ?? []), { run, text: answer, triggerKey: mention.triggerKey, actor: mention.actor, createdAt: mention.createdAt }];
+    session = await deps.sessions.update(waiting.id, {
+      runSeq: run,
+      startedNoteId: null,
+      startedNoteDeletedAt: null,
+      result: null,
+      // The resumed run may read what was written up to the answer, and no later.
+      callbackContext: { ...context, triggerCreatedAt: mention.createdAt, inputs },
+    });
+  }
+  if (session.status === "input_required") {
+    session = await deps.sessions.transition(session.id, "resume", { run: session.runSeq, by: mention.actor.login });
+  }
+  await startSession(deps, session, client, stored.receivedAt);
+  return session;
 }
 
 /**
@@ -111,29 +158,28 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
     return;
   }
 
-  let input: NewSession;
   if (parsed.command === "retry") {
-    const parent = await retryTarget(deps, stored, client);
-    if (!parent) {
-      await deps.deliveries.markProcessed(deliveryId, "retry_refused");
+    const retryId = await handleRetry(deps, stored, client);
+    await deps.deliveries.markProcessed(deliveryId, retryId === undefined ? "retry_refused" : "accepted", retryId);
+    return;
+  }
+
+  if (parsed.command === "chat") {
+    const resumed = await resumeWaitingSession(deps, stored, client, parsed.prompt);
+    if (resumed) {
+      log.info({ sessionId: resumed.id, run: resumed.runSeq }, "session resumed with the user's answer");
+      await deps.deliveries.markProcessed(deliveryId, "resumed", resumed.id);
       return;
     }
-    input = newSessionFrom(mention, {
-      command: parent.command,
-      prompt: parent.prompt,
-      flow: parent.flow,
-      parentSessionId: parent.id,
-      origin: "retry_command",
-    });
-  } else {
-    input = newSessionFrom(mention, {
-      command: parsed.command,
-      prompt: parsed.prompt,
-      flow: parsed.command,
-      parentSessionId: null,
-      origin: "mention",
-    });
   }
+
+  const input = newSessionFrom(mention, {
+    command: parsed.command,
+    prompt: parsed.prompt,
+    flow: parsed.command,
+    parentSessionId: null,
+    origin: "mention",
+  });
 
   const { session, created } = await deps.sessions.createSession(input);
   if (created) log.info({ sessionId: session.id, flow: session.flow }, "session created");

@@ -14,7 +14,7 @@ export interface Logger {
 
 export type SessionPatch = Partial<{
   startedNoteId: string | null;
-  startedNoteDeletedAt: Date;
+  startedNoteDeletedAt: Date | null;
   replyNoteId: string;
   result: string | null;
   errorReason: string | null;
@@ -38,6 +38,12 @@ export interface SessionStore {
   addEvent(id: number, kind: string, data?: Record<string, unknown>): Promise<void>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
   findRetryChild(parentId: number): Promise<Session | null>;
+  /**
+   * Runs `fn` holding the session's exclusive lock (a Postgres advisory lock), so two workers
+   * never post the same note at once — e.g. a job wrongly declared stalled under load. Throws
+   * SessionBusyError when another worker holds it; the job retries and then finds the note.
+   */
+  withLock<T>(id: number, fn: () => Promise<T>): Promise<T>;
 }
 
 export type StoredMention = {
@@ -82,7 +88,15 @@ export interface LifecycleMetrics {
   sessionTransition(status: SessionStatus): void;
   startedNoteLatency(forge: ForgeName, seconds: number): void;
   sessionFinished(forge: ForgeName, status: SessionStatus, seconds: number): void;
+  /** An error handled by the lifecycle, attributed to the phase that failed. */
+  trackedError(phase: TrackedErrorPhase): void;
+  reaperAction(action: ReaperAction): void;
 }
+
+/** Bounded phases for `forgebot_tracked_errors_total{phase}`. */
+export type TrackedErrorPhase = "mention" | "run" | "deliver" | "started_note_delete" | "reaper";
+/** `delivery_retried`: an ended session still showing its started note, or never answered, delivered again. */
+export type ReaperAction = "session_timed_out" | "delivery_retried";
 
 export type Links = { sessionUrl(sessionId: number): string };
 

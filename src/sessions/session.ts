@@ -12,6 +12,18 @@ export type CallbackContext = {
   replyNote?: NoteRef | undefined;
   /** The run whose reply `replyNote` is (a paused session replies once per run). */
   replyRun?: number | undefined;
+  /** Answers to a session waiting for input, each from the mention that resumed it. */
+  inputs?: SessionInput[] | undefined;
+};
+
+/** A later mention's text resuming a session in `input_required`; applied on run `run`. */
+export type SessionInput = {
+  run: number;
+  text: string;
+  /** The resuming mention's trigger key: a repeated intake job finds its input already applied. */
+  triggerKey: string;
+  actor: Actor;
+  createdAt: string;
 };
 
 export type SessionUsage = {

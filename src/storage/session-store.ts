@@ -41,6 +41,13 @@ export class SessionNotFoundError extends Error {
   override name = "SessionNotFoundError";
 }
 
+export class SessionBusyError extends Error {
+  override name = "SessionBusyError";
+}
+
+/** Advisory-lock namespace for per-session locks (the second key is the session id). */
+const SESSION_LOCK_SPACE = 7_242_019;
+
 export function toSession(row: SessionRow): Session {
   return {
     id: row.id,
@@ -176,6 +183,21 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       );
       if (!rows[0]) throw new SessionNotFoundError(`session ${id} not found`);
       return toSession(rows[0]);
+    },
+
+    async withLock(id, fn) {
+      const client = await db.connect();
+      try {
+        const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", [SESSION_LOCK_SPACE, id]);
+        if (!rows[0]?.locked) throw new SessionBusyError(`session ${id} is being handled by another worker`);
+        try {
+          return await fn();
+        } finally {
+          await client.query("SELECT pg_advisory_unlock($1, $2)", [SESSION_LOCK_SPACE, id]);
+        }
+      } finally {
+        client.release();
+      }
     },
 
     async touch(id) {

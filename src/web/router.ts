@@ -25,9 +25,15 @@ export class Router {
       pathMatched = true;
       if (route.method !== method && !(route.method === "GET" && method === "HEAD")) continue;
       const params: Record<string, string> = {};
-      route.keys.forEach((key, i) => {
-        params[key] = decodeURIComponent(m[i + 1] ?? "");
-      });
+      try {
+        route.keys.forEach((key, i) => {
+          params[key] = decodeURIComponent(m[i + 1] ?? "");
+        });
+      } catch (err: unknown) {
+        // A malformed escape (`/sessions/%E0`) names no resource; it must not throw in the listener.
+        if (err instanceof URIError) return "not_found";
+        throw err;
+      }
       return { handler: route.handler, params };
     }
     return pathMatched ? "method_not_allowed" : "not_found";

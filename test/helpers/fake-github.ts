@@ -14,9 +14,24 @@ export type FakeComment = {
   inReplyTo?: number;
   deleted: boolean;
   createdAt: string;
+  /** A human's comment (default: the bot's own). */
+  author?: string;
+  updatedAt?: string;
+  /** Review comments: the file commented on. */
+  path?: string;
 };
 
-export type RecordedRequest = { method: string; path: string; body: unknown; at: number };
+/** An issue or pull request the agent's read tools can fetch. */
+export type FakeThread = {
+  title: string;
+  body: string;
+  author: string;
+  /** Pull requests: head commit and changed files (`patch` is the unified diff hunk text). */
+  headSha?: string;
+  files?: { filename: string; status: string; patch?: string }[];
+};
+
+export type RecordedRequest = { method: string; path: string; body: unknown; at: number; query?: string };
 /** Return a [status, body] to answer instead of the fake's own handling. */
 export type Interceptor = (req: RecordedRequest) => [number, unknown] | undefined | Promise<[number, unknown] | undefined>;
 
@@ -27,6 +42,10 @@ export class FakeGitHub {
   defaultRole = "write";
   slug = "forgebot";
   interceptors: Interceptor[] = [];
+  /** Threads by `${repo}#${number}`. */
+  threads = new Map<string, FakeThread>();
+  /** Repository files by path (any ref), for contents reads. */
+  files = new Map<string, string>();
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -73,7 +92,7 @@ export class FakeGitHub {
   /** Answers one request; also the reply function behind nock interceptors (see nock-github.ts). */
   async respond(method: string, pathAndQuery: string, text: string): Promise<[number, unknown]> {
     const url = new URL(pathAndQuery, "http://127.0.0.1");
-    const recorded: RecordedRequest = { method, path: url.pathname, body: text ? (JSON.parse(text) as unknown) : undefined, at: Date.now() };
+    const recorded: RecordedRequest = { method, path: url.pathname, body: text ? (JSON.parse(text) as unknown) : undefined, at: Date.now(), query: url.search };
     this.requests.push(recorded);
     for (const intercept of this.interceptors) {
       const answer = await intercept(recorded);
@@ -86,10 +105,11 @@ export class FakeGitHub {
     return {
       id: c.id,
       body: c.body,
-      user: { login: `${this.slug}[bot]`, id: 1, type: "Bot" },
+      user: c.author ? { login: c.author, id: 2, type: "User" } : { login: `${this.slug}[bot]`, id: 1, type: "Bot" },
       created_at: c.createdAt,
-      updated_at: c.createdAt,
+      updated_at: c.updatedAt ?? c.createdAt,
       ...(c.inReplyTo ? { in_reply_to_id: c.inReplyTo } : {}),
+      ...(c.path ? { path: c.path } : {}),
     };
   }
 
@@ -99,6 +119,29 @@ export class FakeGitHub {
     return comment;
   }
 
+  /** Adds a human's comment to a thread (e.g. one edited after the trigger: `updatedAt`). */
+  addComment(input: { repo: string; number: number; body: string; author: string; createdAt: string; updatedAt?: string; kind?: FakeComment["kind"]; path?: string }): FakeComment {
+    const comment: FakeComment = { id: this.#nextId++, kind: input.kind ?? "issue_comment", repo: input.repo, number: input.number, body: input.body, deleted: false, createdAt: input.createdAt, author: input.author, ...(input.updatedAt ? { updatedAt: input.updatedAt } : {}), ...(input.path ? { path: input.path } : {}) };
+    this.comments.push(comment);
+    return comment;
+  }
+
+  #contents(path: string): [number, unknown] {
+    const file = this.files.get(path);
+    if (file !== undefined) {
+      return [200, { type: "file", name: path.split("/").pop(), path, sha: `sha-${path}`, size: file.length, encoding: "base64", content: Buffer.from(file).toString("base64") }];
+    }
+    const prefix = path ? `${path}/` : "";
+    const entries = new Map<string, "file" | "dir">();
+    for (const name of this.files.keys()) {
+      if (!name.startsWith(prefix)) continue;
+      const [head, ...rest] = name.slice(prefix.length).split("/");
+      entries.set(head!, rest.length ? "dir" : entries.get(head!) ?? "file");
+    }
+    if (entries.size === 0) return [404, { message: "Not Found" }];
+    return [200, [...entries].map(([name, type]) => ({ type, name, path: `${prefix}${name}`, sha: `sha-${prefix}${name}` }))];
+  }
+
   #route(r: RecordedRequest, url: URL): [number, unknown] {
     const p = r.path.replace(/^\/api\/v3/, "");
     let m: RegExpExecArray | null;
@@ -106,6 +149,19 @@ export class FakeGitHub {
       return [201, { token: "ghs_faketoken", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: "all" }];
     }
     if (r.method === "GET" && p === "/app") return [200, { id: 1, slug: this.slug, name: this.slug }];
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/(issues|pulls)\/(\d+)$/.exec(p))) {
+      const thread = this.threads.get(`${m[1]}#${m[3]}`);
+      if (!thread) return [404, { message: "Not Found" }];
+      const base = { number: Number(m[3]), title: thread.title, body: thread.body, user: { login: thread.author, type: "User" }, html_url: `https://github.test/${m[1]}/${m[2]}/${m[3]}` };
+      return [200, m[2] === "pulls" ? { ...base, head: { sha: thread.headSha ?? "headsha", ref: "feature" } } : base];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/files$/.exec(p))) {
+      const thread = this.threads.get(`${m[1]}#${m[2]}`);
+      return thread ? [200, thread.files ?? []] : [404, { message: "Not Found" }];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/contents(?:\/(.*))?$/.exec(p))) {
+      return this.#contents(decodeURIComponent(m[2] ?? "").replace(/\/+$/, ""));
+    }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/collaborators\/([^/]+)\/permission$/.exec(p))) {
       const role = this.permissions.get(decodeURIComponent(m[2]!)) ?? this.defaultRole;
       const permission = role === "maintain" ? "write" : role === "triage" ? "read" : role;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Probot, ProbotOctokit } from "probot";
 import type { Logger } from "pino";
 import type { GitHubConfig } from "../../config/index.js";
-import { webhooksReceived } from "../../metrics/index.js";
+import { countForgeRequest, forgeRequestErrorOutcome, webhooksReceived } from "../../metrics/index.js";
 import type { AcceptOutcome } from "../../sessions/accept.js";
 import type { Forge, NormalizeResult } from "../forge.js";
 import { BodyTooLargeError, header, isJsonContentType, parseJson, readBody, sendJson } from "../http.js";
@@ -28,6 +28,32 @@ export type GitHubApp = {
   setSelfLogins(logins: readonly string[]): void;
 };
 
+/** Counts each REST call of this client in `forgebot_forge_requests_total{forge="github"}`. */
+function countRequests(octokit: ProbotOctokit): ProbotOctokit {
+  octokit.hook.wrap("request", async (request, requestOptions) => {
+    try {
+      const response = await request(requestOptions);
+      countForgeRequest("github", "ok");
+      return response;
+    } catch (err: unknown) {
+      countForgeRequest("github", forgeRequestErrorOutcome(err));
+      throw err;
+    }
+  });
+  return octokit;
+}
+
+/**
+ * Probot's Octokit without its per-installation throttle (a blanket 1 s / 3 s gap per write;
+ * forgebot's write budget replaces it) and without retrying 429s (the budget honours
+ * Retry-After and slows the whole installation). 5xx and network errors are still retried.
+ */
+const ForgebotOctokit = ProbotOctokit.defaults((octokitOptions: Record<string, unknown>) => ({
+  ...octokitOptions,
+  throttle: { enabled: false },
+  retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
+})) as unknown as typeof ProbotOctokit;
+
 export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
   const { config, log } = options;
   // Probot is built from explicit options, never from the environment: it would otherwise pick up
@@ -38,7 +64,7 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
     secret: config.webhookSecret,
     baseUrl: config.baseUrl,
     log: log.child({ forge: "github" }),
-    ...(options.Octokit ? { Octokit: options.Octokit } : {}),
+    Octokit: options.Octokit ?? ForgebotOctokit,
   });
   let selfLogins: readonly string[] = [];
 
@@ -47,7 +73,7 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
     markdown: githubMarkdown,
     async clientFor(thread) {
       if (!thread.installationId) throw new Error("GitHub thread has no installation id");
-      const octokit = await probot.auth(thread.installationId);
+      const octokit = countRequests(await probot.auth(thread.installationId));
       return createGitHubClient(octokit, thread, config.allowedRoles);
     },
   };
@@ -95,7 +121,14 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
       return sendJson(res, 400, { error: "body is not valid JSON" });
     }
     const result = normalizeGitHubEvent(name, parsed.value, { host: config.host, deliveryKey: id, selfLogins });
-    const outcome = await options.accept(result);
+    let outcome: AcceptOutcome;
+    try {
+      outcome = await options.accept(result);
+    } catch (err: unknown) {
+      // Storage or queue unavailable: answered 500 by the server, counted for the webhook SLO.
+      count(event, "error");
+      throw err;
+    }
     count(event, outcome);
     log.debug({ deliveryId: id, forge: "github", event: name, outcome }, "webhook handled");
     sendJson(res, outcome === "accepted" || outcome === "duplicate" ? 202 : 200, { outcome });

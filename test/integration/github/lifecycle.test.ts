@@ -68,7 +68,11 @@ describe("GitHub lifecycle on the example payloads", () => {
     expect(started?.body).toMatch(/<!-- forgebot:started session=\d+ -->/);
     expect(started?.deleted).toBe(true);
 
-    const { rows } = await database.db.query("SELECT status, started_note_id, reply_note_id FROM sessions");
+    // The reply is visible on the forge a moment before its id is recorded.
+    const rows = await waitFor("reply recorded", async () => {
+      const result = await database.db.query("SELECT status, started_note_id, reply_note_id FROM sessions");
+      return result.rows[0]?.reply_note_id ? result.rows : null;
+    });
     expect(rows).toEqual([{ status: "finished", started_note_id: String(started!.id), reply_note_id: String(reply.id) }]);
   });
 

@@ -1,0 +1,212 @@
+import type { ModelMessage } from "ai";
+import { FlowError, type FlowContext, type FlowOutcome } from "../sessions/flow.js";
+import type { SessionStore } from "../sessions/ports.js";
+import { RunInterruptedError } from "../sessions/runner.js";
+import type { Session, SessionUsage } from "../sessions/session.js";
+import { chainOf, CheckpointConflictError, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
+import { collectMemory, loadMemory } from "./memory.js";
+import { callModelStep, type AgentMetrics } from "./model-call.js";
+import type { ModelRouter, RoutedModel } from "./models/router.js";
+import type { ModelMetadata } from "./models/spec.js";
+import { addUsage, NO_USAGE, stepUsage, type StepUsage } from "./models/usage.js";
+import { answerMessage, requestMessage, systemPrompt } from "./prompts/index.js";
+import { applyCheckpoint, ASK_USER_TOOL, rebuildState, type AgentState } from "./state.js";
+import { createAgentTools, type ToolLimits } from "./tools.js";
+import { fence, sanitizeProse } from "./untrusted.js";
+
+export type AgentLimits = {
+  maxSteps: number;
+  /** Input plus output tokens over the whole session. */
+  maxTokens: number;
+  /** Wall-clock time the session may spend running (summed over its runs). */
+  timeoutMs: number;
+  modelTimeoutMs: number;
+  modelRetries: number;
+  /** Token budget for earlier sessions' messages (thread memory). */
+  memoryTokens: number;
+  tools?: ToolLimits;
+};
+
+export type AgentDeps = {
+  router: ModelRouter;
+  checkpoints: CheckpointStore;
+  sessions: Pick<SessionStore, "addEvent">;
+  /** Whether this session keeps its conversation's model (the `provider_stickiness` flag). */
+  stickiness(session: Session): Promise<boolean>;
+  limits: AgentLimits;
+  metrics: AgentMetrics;
+  now?: () => number;
+};
+
+const FORGE_NAMES: Record<Session["forge"], string> = { github: "GitHub", gitlab: "GitLab" };
+
+function toSessionUsage(totals: StepUsage, steps: number): SessionUsage {
+  return {
+    inputTokens: totals.inputTokens,
+    outputTokens: totals.outputTokens,
+    cachedInputTokens: totals.cachedInputTokens,
+    ...(totals.costUsd === undefined ? {} : { costUsd: totals.costUsd }),
+    steps,
+  };
+}
+
+function reasonName(reason: unknown): string {
+  return reason instanceof FlowError ? reason.reason : "shutdown";
+}
+
+/** The model this session should keep, when stickiness is on: its own, else its conversation's. */
+async function stickyModel(deps: AgentDeps, session: Session, state: AgentState): Promise<ModelMetadata | null> {
+  if (!(await deps.stickiness(session))) return null;
+  const own = (session.selectedModelMetadata as ModelMetadata | null) ?? state.lastModel;
+  if (own || state.started) return own;
+  const earlier = await deps.checkpoints.listEarlierSessions(session.conversationKey, session.id, 20);
+  return earlier.find((s) => s.selectedModelMetadata)?.selectedModelMetadata ?? null;
+}
+
+/**
+ * Runs a chat session as a checkpointed agent loop: rebuilds its state from the checkpoint
+ * chain, records the request (with thread memory) or the user's answer if not yet recorded,
+ * then calls the model step by step, writing a checkpoint after each. Safe to call again for
+ * the same session: recorded steps are replayed, never re-run.
+ */
+export async function runAgent(deps: AgentDeps, session: Session, context: FlowContext): Promise<FlowOutcome> {
+  const now = deps.now ?? Date.now;
+  const { limits } = deps;
+  const run = session.runSeq;
+  let state = rebuildState(chainOf(await deps.checkpoints.list(session.id)));
+
+  const preferred = await stickyModel(deps, session, state);
+  const exclude = new Set<string>();
+  const first = deps.router.choose({ preferred, exclude });
+  if (!first) throw new FlowError("no_model", "no model is configured");
+  let current: RoutedModel = first.routed;
+  const stored = (session.selectedModelMetadata as ModelMetadata | null)?.name;
+  let selectModel: ModelMetadata | undefined = stored === current.metadata.name ? undefined : current.metadata;
+
+  async function recordSwitch(from: ModelMetadata, to: RoutedModel, reason: string): Promise<void> {
+    await deps.sessions.addEvent(session.id, "model_switched", { from, to: to.metadata, reason });
+    context.log.info({ from: from.name, to: to.metadata.name, reason }, "model switched");
+    selectModel = to.metadata;
+  }
+  if (preferred && preferred.name !== current.metadata.name) await recordSwitch(preferred, current, "not_configured");
+
+  async function write(delta: CheckpointDelta, usage: StepUsage = NO_USAGE): Promise<void> {
+    const checkpoint = { sessionId: session.id, seq: (state.lastSeq ?? 0) + 1, parentSeq: state.lastSeq, delta, model: current.metadata, usage };
+    const steps = state.steps + (delta.kind === "step" ? 1 : 0);
+    const totals = addUsage(state.totals, usage);
+    try {
+      await deps.checkpoints.append({
+        ...checkpoint,
+        session: { usage: { ...toSessionUsage(totals, steps), durationMs: now() - session.createdAt.getTime() }, selectedModelMetadata: selectModel },
+      });
+    } catch (err: unknown) {
+      // Another worker extended the chain first: it owns the session now; leave it alone.
+      if (err instanceof CheckpointConflictError) throw new RunInterruptedError(err.message, { cause: err });
+      throw err;
+    }
+    selectModel = undefined;
+    state = applyCheckpoint(state, { ...checkpoint, createdAt: new Date() });
+  }
+
+  const threadName = session.threadKind === "issue" ? "issue" : context.changeRequestName;
+  let memory: ModelMessage[];
+  if (!state.started) {
+    const collected = await collectMemory(deps.checkpoints, session, limits.memoryTokens);
+    memory = collected.messages;
+    const text = requestMessage({
+      actor: session.actor.login,
+      prompt: sanitizeProse(session.prompt),
+      forgeName: FORGE_NAMES[session.forge],
+      threadName,
+      number: session.threadNumber,
+      repoPath: session.repoPath,
+      fencedTitle: fence(sanitizeProse(session.callbackContext.title), { kind: "title" }),
+    });
+    await write({ kind: "start", run, messages: [{ role: "user", content: text }], history: collected.refs });
+  } else {
+    memory = await loadMemory(deps.checkpoints, state.history, limits.memoryTokens);
+  }
+
+  const input = session.callbackContext.inputs?.find((i) => i.run === run);
+  if (input && !state.inputRuns.includes(run)) {
+    const text = answerMessage(input.actor.login, sanitizeProse(input.text));
+    const messages: ModelMessage[] = state.pendingQuestion
+      ? [{ role: "tool", content: [{ type: "tool-result", toolCallId: state.pendingQuestion.toolCallId, toolName: ASK_USER_TOOL, output: { type: "text", value: text } }] }]
+      : [{ role: "user", content: text }];
+    await write({ kind: "input", run, messages });
+  }
+
+  const outcome = (): FlowOutcome | null => {
+    const usage = toSessionUsage(state.totals, state.steps);
+    if (state.pendingQuestion) return { kind: "input_required", question: state.pendingQuestion.question || "Could you tell me more?", usage };
+    if (!state.final) return null;
+    if (!state.final.text) throw new FlowError("no_response", "the model's last step had neither text nor tool calls");
+    return { kind: "finished", markdown: state.final.text, usage };
+  };
+  const recorded = outcome();
+  if (recorded) return recorded;
+
+  const remaining = limits.timeoutMs - state.totals.durationMs;
+  if (remaining <= 0) throw new FlowError("timeout", "session wall-clock limit reached");
+  const wallClock = new AbortController();
+  const timer = setTimeout(() => wallClock.abort(new FlowError("timeout", "session wall-clock limit reached")), remaining);
+  const signal = AbortSignal.any([context.signal, wallClock.signal]);
+  const tools = createAgentTools({
+    forge: context.forge,
+    thread: session.callbackContext.thread,
+    triggerCreatedAt: session.callbackContext.triggerCreatedAt,
+    triggerCommentId: session.triggerCommentId,
+    ...(limits.tools ? { limits: limits.tools } : {}),
+  });
+  const system = systemPrompt({ handle: context.handle, forgeName: FORGE_NAMES[session.forge], changeRequestName: context.changeRequestName });
+
+  let stepStart = now();
+  async function interrupted(reason: string): Promise<void> {
+    try {
+      await write({ kind: "interrupted", run, reason }, { ...NO_USAGE, durationMs: now() - stepStart });
+    } catch (err: unknown) {
+      context.log.warn({ err, sessionId: session.id }, "interruption checkpoint could not be written");
+    }
+  }
+
+  try {
+    for (;;) {
+      if (state.steps >= limits.maxSteps) throw new FlowError("max_steps", `${state.steps} steps`);
+      const tokens = state.totals.inputTokens + state.totals.outputTokens;
+      if (tokens >= limits.maxTokens) throw new FlowError("max_tokens", `${tokens} tokens`);
+      let step;
+      try {
+        step = await callModelStep({
+          routed: current,
+          system,
+          messages: [...memory, ...state.messages],
+          tools,
+          signal,
+          timeoutMs: limits.modelTimeoutMs,
+          retries: limits.modelRetries,
+          metrics: deps.metrics,
+        });
+      } catch (err: unknown) {
+        if (!signal.aborted) throw err;
+        await interrupted(context.signal.aborted ? reasonName(context.signal.reason) : "timeout");
+        throw context.signal.aborted ? context.signal.reason : wallClock.signal.reason;
+      }
+      if (!step.ok) {
+        const { failure } = step;
+        const next = failure.fallback ? deps.router.choose({ exclude: exclude.add(current.spec.name) }) : null;
+        if (!next) throw new FlowError(failure.reason, `${current.spec.name}: ${failure.detail}`);
+        await recordSwitch(current.metadata, next.routed, failure.outcome);
+        current = next.routed;
+        continue;
+      }
+      const usage = stepUsage(step.result.usage, current.spec.price, now() - stepStart);
+      deps.metrics.modelTokens(current.spec.name, usage);
+      await write({ kind: "step", run, messages: step.result.response.messages, finishReason: step.result.finishReason }, usage);
+      stepStart = now();
+      const done = outcome();
+      if (done) return done;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const PROMPTS_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+function load(name: string): string {
+  return readFileSync(path.join(PROMPTS_DIR, name), "utf8");
+}
+
+const SYSTEM_TEMPLATE = load("system.md");
+
+export type PromptValues = { handle: string; forgeName: string; changeRequestName: string };
+
+/**
+ * The system prompt. It depends only on the installation (never on the thread or the time), so
+ * it stays byte-identical across a conversation and providers' prompt caches hit.
+ */
+export function systemPrompt(values: PromptValues): string {
+  return SYSTEM_TEMPLATE.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in values ? values[key as keyof PromptValues] : whole)).trim();
+}
+
+export type RequestValues = {
+  actor: string;
+  prompt: string;
+  forgeName: string;
+  threadName: string;
+  number: number;
+  repoPath: string;
+  /** The thread title, already fenced as untrusted data. */
+  fencedTitle: string;
+};
+
+/** The session's first user message: the request (from someone allowed to ask) and where it was made. */
+export function requestMessage(values: RequestValues): string {
+  return [
+    `@${values.actor} asked in ${values.repoPath} ${values.threadName} #${values.number} on ${values.forgeName}:`,
+    "",
+    values.prompt.trim() || "(no text besides the mention: look at the thread and help with what it is about)",
+    "",
+    `The ${values.threadName}'s title:`,
+    values.fencedTitle,
+  ].join("\n");
+}
+
+/** The user's answer to `ask_user`, given by the next mention in the thread. */
+export function answerMessage(actor: string, text: string): string {
+  return `@${actor} answered:\n\n${text.trim() || "(an empty answer)"}`;
+}

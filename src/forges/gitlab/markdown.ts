@@ -1,0 +1,7 @@
+import type { ForgeMarkdown } from "../forge.js";
+
+/** GitLab says "merge request" (`!iid`) where GitHub says "pull request"; mentions read the same. */
+export const gitlabMarkdown: ForgeMarkdown = {
+  changeRequestName: "merge request",
+  mention: (login) => `@${login}`,
+};

@@ -1,0 +1,139 @@
+import {
+  createRequesterFn,
+  generateRateLimiterFn,
+  type FormattedResponse,
+  type RequesterType,
+  type ResourceOptions,
+  type ResponseBodyTypes,
+} from "@gitbeaker/requester-utils";
+import { countForgeRequest, forgeRequestOutcome } from "../../metrics/index.js";
+import { ForgeApiError } from "../forge.js";
+import { parseJson } from "../http.js";
+
+/** How 429s (and, for requests that are safe to repeat, 502/503/504) are retried. */
+export type RetryPolicy = {
+  /** Attempts in all, the first included. */
+  maxAttempts: number;
+  /** Backoff when the answer says nothing about when to come back: base × 2^(attempt − 1). */
+  baseDelayMs: number;
+  /** Upper bound for any wait, `Retry-After` included. */
+  maxDelayMs: number;
+};
+
+export type TransportOptions = {
+  /** Note creations allowed per window (GitLab.com: 60 a minute per user). */
+  notesPerMinute: number;
+  /** The limiter's window in seconds (60); tests shorten it. */
+  windowSeconds?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Tests record waits instead of sleeping. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Replaces the note-creation limiter (tests count its use). */
+  noteLimiter?: () => Promise<unknown>;
+};
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 60_000 };
+
+/** POSTs that create a note: on a merge request or issue, directly or in a discussion. */
+const NOTE_CREATION = /^projects\/[^/]+\/(merge_requests|issues)\/\d+\/(notes|discussions(\/[^/]+\/notes)?)$/;
+const REPEATABLE_METHODS = new Set(["GET", "HEAD", "DELETE"]);
+
+/** Milliseconds asked for by `Retry-After` (seconds or an HTTP date) or `RateLimit-Reset` (epoch seconds). */
+export function retryAfterMs(headers: Headers, now = Date.now()): number | null {
+  const retryAfter = headers.get("retry-after")?.trim();
+  if (retryAfter) {
+    if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+    const at = Date.parse(retryAfter);
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  const reset = headers.get("ratelimit-reset")?.trim();
+  if (reset && /^\d+$/.test(reset)) return Math.max(0, Number(reset) * 1000 - now);
+  return null;
+}
+
+function retryable(method: string, status: number): boolean {
+  if (status === 429) return true; // GitLab refused before doing anything: safe for any method
+  return REPEATABLE_METHODS.has(method) && (status === 502 || status === 503 || status === 504);
+}
+
+async function parseResponse(response: Response, asStream: boolean): Promise<FormattedResponse> {
+  const headers = Object.fromEntries(response.headers.entries());
+  if (asStream) return { body: response.body as ReadableStream, headers, status: response.status };
+  if (response.status === 204) return { body: null, headers, status: response.status };
+  const type = (response.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
+  let body: ResponseBodyTypes;
+  if (type === "application/json") body = ((await response.json()) as ResponseBodyTypes) ?? {};
+  else if (type.startsWith("text/")) body = await response.text();
+  else body = await response.blob();
+  return { body, headers, status: response.status };
+}
+
+async function errorFor(method: string, path: string, response: Response): Promise<ForgeApiError> {
+  const text = await response.text().catch(() => "");
+  let detail = text;
+  const parsed = parseJson(text);
+  if (parsed.ok && typeof parsed.value === "object" && parsed.value !== null) {
+    const { message, error } = parsed.value as { message?: unknown; error?: unknown };
+    const said = message ?? error;
+    if (said !== undefined) detail = typeof said === "string" ? said : JSON.stringify(said);
+  }
+  // A 429 that outlasted our retries tells the caller (the write budget) how long to pause.
+  const retryAfter = response.status === 429 ? (retryAfterMs(response.headers) ?? undefined) : undefined;
+  return new ForgeApiError(`GitLab ${method} ${path} failed (${response.status})${detail ? `: ${detail.slice(0, 200)}` : ""}`, response.status, {
+    retryAfterMs: retryAfter,
+  });
+}
+
+/**
+ * gitbeaker's transport, replaced: gitbeaker retries 429 within milliseconds and ignores
+ * `Retry-After`, and its `rateLimits` option builds one limiter per resource instance and per
+ * glob, so the budget would multiply. Here one limiter spans every note creation of this
+ * process, 429s wait as GitLab asks, every attempt is counted in `forgebot_forge_requests_total`,
+ * and failures are ForgeApiErrors carrying the HTTP status.
+ */
+export function createGitLabRequesterFn(options: TransportOptions): (serviceOptions: ResourceOptions) => RequesterType {
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const noteLimiter = options.noteLimiter ?? generateRateLimiterFn(options.notesPerMinute, options.windowSeconds ?? 60);
+
+  async function handle(endpoint: string, requestOptions?: Record<string, unknown>): Promise<FormattedResponse> {
+    const { prefixUrl, searchParams, method: given, asStream, headers, body, signal } = (requestOptions ?? {}) as {
+      prefixUrl?: string;
+      searchParams?: string;
+      method?: string;
+      asStream?: boolean;
+      headers?: Record<string, string>;
+      body?: string | FormData;
+      signal?: AbortSignal;
+    };
+    const method = (given ?? "GET").toUpperCase();
+    const base = prefixUrl ? (prefixUrl.endsWith("/") ? prefixUrl : `${prefixUrl}/`) : undefined;
+    const url = new URL(endpoint, base);
+    url.search = searchParams ?? "";
+    const path = url.pathname.replace(/^.*?\/api\/v4\//, "");
+    const createsNote = method === "POST" && NOTE_CREATION.test(path);
+
+    for (let attempt = 1; ; attempt += 1) {
+      if (createsNote) await noteLimiter();
+      let response: Response;
+      try {
+        response = await fetch(url, { method, ...(headers ? { headers } : {}), ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
+      } catch (err: unknown) {
+        countForgeRequest("gitlab", "network_error");
+        // Duck-typed: the DOMException fetch rejects with may come from another realm.
+        const name = (err as { name?: unknown } | null)?.name;
+        const timedOut = name === "TimeoutError" || name === "AbortError";
+        throw new ForgeApiError(`GitLab ${method} ${path} ${timedOut ? "timed out" : "failed: network error"}`, undefined, { cause: err });
+      }
+      countForgeRequest("gitlab", forgeRequestOutcome(response.status, Object.fromEntries(response.headers.entries())));
+      if (response.ok) return parseResponse(response, asStream === true);
+      if (attempt >= retry.maxAttempts || !retryable(method, response.status)) throw await errorFor(method, path, response);
+      const asked = retryAfterMs(response.headers);
+      const backoff = retry.baseDelayMs * 2 ** (attempt - 1);
+      await response.body?.cancel().catch(() => undefined);
+      await sleep(Math.min(asked ?? backoff, retry.maxDelayMs));
+    }
+  }
+
+  return createRequesterFn((_service, prepared) => Promise.resolve(prepared), handle);
+}

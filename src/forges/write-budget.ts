@@ -1,0 +1,163 @@
+import Bottleneck from "bottleneck";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { forgeWrites, forgeWriteWait, rateLimitResponses } from "../metrics/writes.js";
+import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type ThreadRef } from "./forge.js";
+
+export type WriteKind = "started_note" | "reply" | "notice" | "delete";
+
+export interface WriteBudget {
+  /** Runs one forge write when the scope's budget allows, highest priority first. */
+  run<T>(thread: ThreadRef, kind: WriteKind, fn: () => Promise<T>): Promise<T>;
+}
+
+/** Per-forge limits on writes (note posts and deletes) per scope. */
+export type ForgeLimits = { perMinute: number; perHour: number | null };
+
+/** Lower runs first: a late started note is what users see; a late delete is cosmetic. */
+const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, delete: 6 };
+const MAX_RATE_LIMIT_RETRIES = 5;
+
+/**
+ * A token bucket whose capacity is half the budget and whose refill is the other half per
+ * window: no window of that length ever sees more than the budget (GitHub's limits are sliding),
+ * and a quiet installation can still burst half of it at once.
+ */
+function bucket(perWindow: number, windowMs: number): Bottleneck.ConstructorOptions {
+  const burst = Math.max(1, Math.floor(perWindow / 2));
+  const refill = Math.max(1, perWindow - burst);
+  return { reservoir: burst, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: Math.ceil(windowMs / refill), reservoirIncreaseMaximum: burst };
+}
+
+/** One budget per GitHub installation, per GitLab host (one bot user) — never per request. */
+export function writeScope(thread: ThreadRef): string {
+  return thread.forge === "github" ? `github-${thread.host}-${thread.installationId ?? 0}` : `gitlab-${thread.host}`;
+}
+
+function retryAfterMs(err: unknown): number | null {
+  if (!(err instanceof ForgeApiError)) return null;
+  if (err.status === 429 || (err.status === 403 && err.retryAfterMs !== undefined)) return Math.max(1000, err.retryAfterMs ?? 60_000);
+  return null;
+}
+
+export type WriteBudgetOptions = {
+  limits: Record<ForgeName, ForgeLimits>;
+  /** With Redis, every process shares each scope's budget and pauses. */
+  redisUrl?: string | null;
+  /** Namespaces the Redis keys (the queue prefix). */
+  prefix: string;
+  log: Logger;
+};
+
+export type ClosableWriteBudget = WriteBudget & { close(): Promise<void> };
+
+/**
+ * Schedules every forge write through Bottleneck limiters keyed by scope, in priority order.
+ * A 429 or secondary-rate-limit answer pauses the whole scope for its Retry-After and the write
+ * is retried, so one throttled request slows the installation instead of failing the session.
+ */
+export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBudget {
+  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 3 }) : null;
+  redis?.on("error", (err: unknown) => options.log.warn({ err }, "write budget redis error"));
+  const connection = redis ? new Bottleneck.IORedisConnection({ client: redis }) : null;
+  connection?.on("error", (err: unknown) => options.log.warn({ err }, "write budget limiter error"));
+  const shared = (id: string): Bottleneck.ConstructorOptions =>
+    connection ? { id: `${options.prefix}-${id}`, datastore: "ioredis", connection, clearDatastore: false, timeout: 3_600_000 } : {};
+
+  const groups = new Map<string, Bottleneck.Group>();
+  function group(name: string, settings: Bottleneck.ConstructorOptions): Bottleneck.Group {
+    let found = groups.get(name);
+    if (!found) {
+      found = new Bottleneck.Group({ ...settings, ...shared(`writes-${name}`) });
+      groups.set(name, found);
+    }
+    return found;
+  }
+  /**
+   * One queue per scope, so priorities order every write of an installation; the hourly budget
+   * (GitHub) is a second limiter chained behind it.
+   */
+  function limiter(forge: ForgeName, scope: string): Bottleneck {
+    const limits = options.limits[forge];
+    const perMinute = group(`${forge}-minute`, bucket(limits.perMinute, 60_000)).key(scope);
+    if (limits.perHour) perMinute.chain(group(`${forge}-hour`, bucket(limits.perHour, 3_600_000)).key(scope));
+    return perMinute;
+  }
+
+  const localPauses = new Map<string, number>();
+  async function pausedUntil(scope: string): Promise<number> {
+    const local = localPauses.get(scope) ?? 0;
+    if (!redis) return local;
+    const remote = Number((await redis.get(`${options.prefix}:writes:pause:${scope}`).catch(() => null)) ?? 0);
+    return Math.max(local, remote);
+  }
+  async function pause(scope: string, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    localPauses.set(scope, Math.max(until, localPauses.get(scope) ?? 0));
+    await redis?.set(`${options.prefix}:writes:pause:${scope}`, String(until), "PX", ms).catch(() => undefined);
+  }
+
+  async function scheduleOnce<T>(forge: ForgeName, scope: string, kind: WriteKind, fn: () => Promise<T>): Promise<T> {
+    return limiter(forge, scope).schedule({ priority: PRIORITY[kind], expiration: 120_000 }, async () => {
+      const wait = (await pausedUntil(scope)) - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      return fn();
+    });
+  }
+
+  return {
+    async run(thread, kind, fn) {
+      const scope = writeScope(thread);
+      const queuedAt = Date.now();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = await scheduleOnce(thread.forge, scope, kind, fn);
+          forgeWrites.inc({ forge: thread.forge, kind, outcome: "ok" });
+          forgeWriteWait.observe({ forge: thread.forge, kind }, (Date.now() - queuedAt) / 1000);
+          return result;
+        } catch (err: unknown) {
+          const wait = retryAfterMs(err);
+          if (wait === null || attempt >= MAX_RATE_LIMIT_RETRIES) {
+            forgeWrites.inc({ forge: thread.forge, kind, outcome: wait === null ? "error" : "rate_limited" });
+            throw err;
+          }
+          rateLimitResponses.inc({ forge: thread.forge });
+          options.log.warn({ forge: thread.forge, scope, kind, waitMs: wait }, "forge rate limit hit; pausing this installation's writes");
+          await pause(scope, wait);
+        }
+      }
+    },
+    async close() {
+      const limiters = [...groups.values()].flatMap((g) => g.limiters().map((l) => l.limiter));
+      await Promise.all(limiters.map((l) => Promise.resolve(l.disconnect(false)).catch(() => undefined)));
+      await Promise.all([...groups.values()].map((g) => Promise.resolve(g.disconnect(false)).catch(() => undefined)));
+      // The connection duplicated our client for pub/sub; closing it closes both.
+      await connection?.disconnect(false).catch(() => undefined);
+      if (redis) redis.disconnect();
+    },
+  };
+}
+
+/** Which write a note is, read from the hidden marker every forgebot note carries. */
+export function noteKind(body: string): WriteKind {
+  if (body.includes("<!-- forgebot:started ")) return "started_note";
+  if (body.includes("<!-- forgebot:reply ")) return "reply";
+  return "notice";
+}
+
+/** The same forge, with every note post and delete going through the write budget. */
+export function withWriteBudget(forge: Forge, budget: WriteBudget): Forge {
+  return {
+    name: forge.name,
+    markdown: forge.markdown,
+    async clientFor(thread) {
+      const client = await forge.clientFor(thread);
+      const budgeted: ForgeClient = {
+        ...client,
+        postNote: (t, body) => budget.run(t, noteKind(body), () => client.postNote(t, body)),
+        deleteNote: (t, note) => budget.run(t, "delete", () => client.deleteNote(t, note)),
+      };
+      return budgeted;
+    },
+  };
+}

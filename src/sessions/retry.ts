@@ -1,0 +1,128 @@
+import type { Actor, ForgeClient, MentionEvent, ThreadRef } from "../forges/forge.js";
+import { startSession } from "./intake.js";
+import type { LifecycleDeps } from "./ports.js";
+import type { Session, SessionOrigin } from "./session.js";
+import { isTerminal } from "./state-machine.js";
+
+/**
+ * Retry: one service behind the `@forgebot retry` command and the session page's button. A
+ * retry is a new session with the parent's command, prompt and flow (`parent_session_id` set,
+ * origin `retry_command` or `retry_button`) that posts its own started note in the parent's
+ * thread and runs like any session. Only ended sessions (finished, failed, stopped) can be
+ * retried; anything else is refused and nothing is created.
+ */
+
+/** What asked for the retry. `triggerKey` is unique per forge, which makes the retry repeat-safe. */
+export type RetryTrigger = {
+  origin: Extract<SessionOrigin, "retry_command" | "retry_button">;
+  actor: Actor;
+  triggerKey: string;
+  triggerCommentId: string | null;
+  thread: ThreadRef;
+  title: string;
+  threadUrl: string | undefined;
+  triggerCreatedAt: string;
+};
+
+export type RetryRefusal = "nothing_to_retry" | "not_ended" | "not_allowed";
+
+export type RetryOutcome =
+  | { kind: "refused"; reason: RetryRefusal; message: string }
+  | { kind: "started"; session: Session; created: boolean };
+
+export type RetryOptions = {
+  /** The parent thread's client when the caller already holds one. */
+  client?: ForgeClient;
+  receivedAt?: Date;
+  /**
+   * Whether to start a child that already existed (a repeated request). The command's job runs
+   * one at a time, so it always resumes; the button resumes only a start it claims as stalled,
+   * so concurrent duplicate POSTs never post two started notes.
+   */
+  restartExisting(child: Session): Promise<boolean>;
+};
+
+/** The trigger of a button retry: one per parent (`retry-of-<id>`), so double clicks make one child. */
+export function buttonTrigger(parent: Session): RetryTrigger {
+  const context = parent.callbackContext;
+  return {
+    origin: "retry_button",
+    actor: parent.actor,
+    triggerKey: `retry-of-${parent.id}`,
+    triggerCommentId: null,
+    thread: context.thread,
+    title: context.title,
+    threadUrl: context.threadUrl,
+    // The same prompt over the same thread: the agent reads the comments the parent could read.
+    triggerCreatedAt: context.triggerCreatedAt,
+  };
+}
+
+/** The trigger of `@forgebot retry`: the retry comment itself. */
+export function commandTrigger(mention: MentionEvent): RetryTrigger {
+  return {
+    origin: "retry_command",
+    actor: mention.actor,
+    triggerKey: mention.triggerKey,
+    triggerCommentId: mention.triggerCommentId,
+    thread: mention.thread,
+    title: mention.title,
+    threadUrl: mention.url,
+    triggerCreatedAt: mention.createdAt,
+  };
+}
+
+type Refused = Extract<RetryOutcome, { kind: "refused" }>;
+
+const NOTHING_TO_RETRY: Refused = { kind: "refused", reason: "nothing_to_retry", message: "There is no earlier session in this thread to retry." };
+
+/** Why `parent` cannot be retried now, or null when it can (the policy aside). */
+export function retryRefusal(parent: Session | null): Refused | null {
+  if (!parent) return NOTHING_TO_RETRY;
+  if (isTerminal(parent.status)) return null;
+  const message = `Session ${parent.id} is still ${parent.status.replace(/_/g, " ")}; it can be retried once it has ended.`;
+  return { kind: "refused", reason: "not_ended", message };
+}
+
+/**
+ * Retries `parent`: refuses sessions that have not ended and actors the `manual_retry` policy
+ * turns away, otherwise creates the child (once per trigger), records `retried` on the parent,
+ * posts the child's started note and queues its run. Safe to repeat for the same trigger.
+ */
+export async function retrySession(
+  deps: LifecycleDeps,
+  parent: Session | null,
+  trigger: RetryTrigger,
+  options: RetryOptions,
+): Promise<RetryOutcome> {
+  const refusal = retryRefusal(parent);
+  if (refusal || !parent) return refusal ?? NOTHING_TO_RETRY;
+  if (!(await deps.retryPolicy.retryAllowed({ ...trigger.actor, forge: parent.forge }))) {
+    return { kind: "refused", reason: "not_allowed", message: "Retrying sessions is not enabled here." };
+  }
+
+  const { session, created } = await deps.sessions.createSession({
+    thread: trigger.thread,
+    triggerKey: trigger.triggerKey,
+    triggerCommentId: trigger.triggerCommentId,
+    actor: trigger.actor,
+    command: parent.command,
+    prompt: parent.prompt,
+    flow: parent.flow,
+    parentSessionId: parent.id,
+    origin: trigger.origin,
+    title: trigger.title,
+    threadUrl: trigger.threadUrl,
+    triggerCreatedAt: trigger.triggerCreatedAt,
+  });
+  const log = deps.log.child({ sessionId: session.id, parentSessionId: parent.id, forge: parent.forge, repo: parent.repoPath });
+  if (created) {
+    await deps.sessions.addEvent(parent.id, "retried", { sessionId: session.id, origin: trigger.origin, by: trigger.actor.login });
+    log.info({ origin: trigger.origin }, "session retried");
+  } else if (!(await options.restartExisting(session))) {
+    return { kind: "started", session, created };
+  }
+  const client = options.client ?? (await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread));
+  await startSession(deps, session, client, options.receivedAt);
+  return { kind: "started", session, created };
+}

@@ -1,0 +1,109 @@
+import { CheckpointConflictError, type Checkpoint, type CheckpointStore, type NewCheckpoint } from "../agent/checkpoints.js";
+import type { ModelMetadata } from "../agent/models/spec.js";
+import { checkpointOperations } from "../metrics/index.js";
+import type { Db } from "./pool.js";
+
+type CheckpointRow = {
+  session_id: number;
+  seq: number;
+  parent_seq: number | null;
+  delta: Checkpoint["delta"];
+  model: ModelMetadata | null;
+  usage: Checkpoint["usage"];
+  created_at: Date;
+};
+
+function toCheckpoint(row: CheckpointRow): Checkpoint {
+  return {
+    sessionId: row.session_id,
+    seq: row.seq,
+    parentSeq: row.parent_seq,
+    delta: row.delta,
+    model: row.model,
+    usage: row.usage,
+    createdAt: row.created_at,
+  };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown }).code === "23505";
+}
+
+/** Counts every read and write by outcome; a lost connection counts as an error like any other. */
+async function counted<T>(op: "read" | "write", fn: () => Promise<T>): Promise<T> {
+  try {
+    const result = await fn();
+    checkpointOperations.inc({ op, outcome: "ok" });
+    return result;
+  } catch (err: unknown) {
+    checkpointOperations.inc({ op, outcome: "error" });
+    throw err;
+  }
+}
+
+/**
+ * Checkpoints in Postgres. `append` is one transaction: the row, the session heartbeat, its
+ * running usage and (on the first checkpoint or a switch) its selected model. (session, seq) is
+ * the primary key, so two workers running one session cannot both extend the chain.
+ */
+export function createCheckpointStore(db: Db): CheckpointStore {
+  return {
+    append: (checkpoint: NewCheckpoint) =>
+      counted("write", async () => {
+        const client = await db.connect();
+        try {
+          await client.query("BEGIN");
+          await client.query(
+            `INSERT INTO checkpoints (session_id, seq, parent_seq, delta, model, usage, kind, run)
+             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)`,
+            [
+              checkpoint.sessionId,
+              checkpoint.seq,
+              checkpoint.parentSeq,
+              JSON.stringify(checkpoint.delta),
+              checkpoint.model ? JSON.stringify(checkpoint.model) : null,
+              JSON.stringify(checkpoint.usage),
+              checkpoint.delta.kind,
+              checkpoint.delta.run,
+            ],
+          );
+          const selected = checkpoint.session.selectedModelMetadata;
+          await client.query(
+            `UPDATE sessions SET updated_at = now(), usage = usage || $2::jsonb,
+               selected_model_metadata = COALESCE($3::jsonb, selected_model_metadata)
+             WHERE id = $1`,
+            [checkpoint.sessionId, JSON.stringify(checkpoint.session.usage), selected ? JSON.stringify(selected) : null],
+          );
+          await client.query("COMMIT");
+        } catch (err: unknown) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          if (isUniqueViolation(err)) {
+            throw new CheckpointConflictError(`checkpoint ${checkpoint.seq} of session ${checkpoint.sessionId} already exists`, { cause: err });
+          }
+          throw err;
+        } finally {
+          client.release();
+        }
+      }),
+
+    list: (sessionId, upToSeq) =>
+      counted("read", async () => {
+        const { rows } = await db.query<CheckpointRow>(
+          `SELECT session_id, seq, parent_seq, delta, model, usage, created_at FROM checkpoints
+           WHERE session_id = $1 AND ($2::int IS NULL OR seq <= $2) ORDER BY seq`,
+          [sessionId, upToSeq ?? null],
+        );
+        return rows.map(toCheckpoint);
+      }),
+
+    listEarlierSessions: (conversationKey, beforeSessionId, limit) =>
+      counted("read", async () => {
+        const { rows } = await db.query<{ id: number; selected_model_metadata: ModelMetadata | null }>(
+          `SELECT id, selected_model_metadata FROM sessions
+           WHERE conversation_key = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+          [conversationKey, beforeSessionId, limit],
+        );
+        return rows.map((r) => ({ id: r.id, selectedModelMetadata: r.selected_model_metadata }));
+      }),
+  };
+}

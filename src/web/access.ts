@@ -1,0 +1,71 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { header } from "../forges/http.js";
+import { signSessionId, verifySessionSignature } from "../sessions/links.js";
+
+/**
+ * Who may see and act on a session page. Reading needs the signed link (`?sig=`, an HMAC of the
+ * id); anything else is a 404, so ids cannot be probed. The retry POST also needs a token only
+ * the page holds and a same-origin request (CSRF). The operators' list needs `ADMIN_TOKEN`.
+ */
+
+/** A positive integer id from a path segment, or null. */
+export function parseSessionId(raw: string | undefined): number | null {
+  if (!raw || !/^[1-9]\d{0,14}$/.test(raw)) return null;
+  return Number(raw);
+}
+
+/** The session id when `:id` is valid and `sig` signs it; null means answer 404. */
+export function signedSessionId(secret: string, rawId: string | undefined, url: URL): number | null {
+  const id = parseSessionId(rawId);
+  if (id === null) return null;
+  return verifySessionSignature(secret, id, url.searchParams.get("sig")) ? id : null;
+}
+
+/** The page's own link to a session: relative, so it works behind any host name. */
+export function sessionPath(secret: string, id: number, suffix = ""): string {
+  return `/sessions/${id}${suffix}?sig=${signSessionId(secret, id)}`;
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  // Hash first so the comparison takes the same time whatever the lengths.
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/** The retry form's token: a different HMAC purpose than the link, so a link alone cannot POST. */
+export function retryToken(secret: string, id: number): string {
+  return createHmac("sha256", secret).update(`retry:${id}`).digest("base64url");
+}
+
+export function verifyRetryToken(secret: string, id: number, token: string | null): boolean {
+  return token !== null && constantTimeEqual(token, retryToken(secret, id));
+}
+
+/**
+ * True unless the browser says the request comes from another site. `Sec-Fetch-Site` when sent,
+ * else `Origin` against the public URL and the Host the request was sent to. Clients that send
+ * neither (curl) are not browsers and cannot be driven by another site.
+ */
+export function isSameOrigin(req: IncomingMessage, publicUrl: string): boolean {
+  const site = header(req, "sec-fetch-site");
+  if (site) return site === "same-origin" || site === "none";
+  const origin = header(req, "origin");
+  if (!origin) return true;
+  const host = header(req, "host");
+  const allowed = [new URL(publicUrl).origin, ...(host ? [`http://${host}`, `https://${host}`] : [])];
+  return allowed.includes(origin);
+}
+
+/** `Authorization: Bearer <ADMIN_TOKEN>`, or Basic with the token as password (for browsers). */
+export function hasAdminToken(req: IncomingMessage, adminToken: string): boolean {
+  const auth = header(req, "authorization") ?? "";
+  const [scheme, value = ""] = auth.split(/\s+/, 2);
+  if (scheme?.toLowerCase() === "bearer") return constantTimeEqual(value, adminToken);
+  if (scheme?.toLowerCase() === "basic") {
+    const decoded = Buffer.from(value, "base64").toString("utf8");
+    return constantTimeEqual(decoded.slice(decoded.indexOf(":") + 1), adminToken);
+  }
+  return false;
+}

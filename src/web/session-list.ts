@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ForgeName } from "../forges/forge.js";
+import { header, sendJson } from "../forges/http.js";
+import { SESSION_STATUSES, type SessionStatus } from "../sessions/state-machine.js";
+import type { SessionListFilter } from "../storage/session-views.js";
+import { hasAdminToken, parseSessionId, sessionPath } from "./access.js";
+import type { SessionWebContext } from "./context.js";
+import { timeLabel } from "./format.js";
+import { renderList, sendHtml, sendMessage } from "./templates.js";
+
+const PAGE_SIZE = 50;
+const FORGES: readonly ForgeName[] = ["github", "gitlab"];
+
+function pick<T extends string>(allowed: readonly T[], value: string | null): T | undefined {
+  return allowed.find((a) => a === value);
+}
+
+/** Query parameters to a filter; unknown values are ignored rather than refused. */
+export function parseListFilter(url: URL): SessionListFilter {
+  const repo = url.searchParams.get("repo")?.trim().slice(0, 200);
+  const status = pick<SessionStatus>(SESSION_STATUSES, url.searchParams.get("status"));
+  const forge = pick(FORGES, url.searchParams.get("forge"));
+  const before = parseSessionId(url.searchParams.get("before") ?? undefined);
+  return {
+    limit: PAGE_SIZE,
+    ...(status ? { status } : {}),
+    ...(forge ? { forge } : {}),
+    ...(repo ? { repo } : {}),
+    ...(before ? { beforeId: before } : {}),
+  };
+}
+
+/**
+ * `GET /sessions`: the operators' list, newest first, filtered by status, forge and repository,
+ * 50 a page. Needs `ADMIN_TOKEN` (Bearer, or Basic with the token as password so a browser can
+ * ask for it); without one configured the list is off. JSON when the client asks for it.
+ */
+export async function handleSessionList(ctx: SessionWebContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  if (!ctx.adminToken) {
+    return sendMessage(res, 403, { heading: "Session list is off", text: "Set ADMIN_TOKEN to enable the operators' session list.", tone: "warn" });
+  }
+  if (!hasAdminToken(req, ctx.adminToken)) {
+    return sendMessage(res, 401, { heading: "Sign in", text: "The session list needs the ADMIN_TOKEN.", tone: "warn" }, {
+      "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"',
+    });
+  }
+  const filter = parseListFilter(url);
+  const rows = await ctx.views.listSessions(filter);
+  const last = rows.length === PAGE_SIZE ? rows[rows.length - 1] : undefined;
+  const next = last ? new URL(url) : null;
+  next?.searchParams.set("before", String(last?.id));
+
+  if ((header(req, "accept") ?? "").includes("application/json")) {
+    res.setHeader("cache-control", "no-store");
+    return sendJson(res, 200, {
+      sessions: rows.map((r) => ({ ...r, url: `${ctx.publicUrl}${sessionPath(ctx.linkSecret, r.id)}` })),
+      next: next ? `${next.pathname}${next.search}` : null,
+    });
+  }
+  sendHtml(
+    res,
+    200,
+    renderList({
+      statuses: SESSION_STATUSES,
+      filter: { status: filter.status, forge: filter.forge, repo: filter.repo },
+      rows: rows.map((r) => ({
+        id: r.id,
+        href: sessionPath(ctx.linkSecret, r.id),
+        status: r.status,
+        forge: r.forge,
+        repo: r.repoPath,
+        thread: `${r.threadKind === "issue" ? "issue" : "change request"} ${r.threadNumber}`,
+        actor: r.actor.login,
+        origin: r.parentSessionId ? `${r.origin.replace(/_/g, " ")} of ${r.parentSessionId}` : r.origin.replace(/_/g, " "),
+        created: timeLabel(r.createdAt),
+      })),
+      nextHref: next ? `${next.pathname}${next.search}` : null,
+    }),
+  );
+}

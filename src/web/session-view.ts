@@ -1,0 +1,117 @@
+import { errorText, isErrorReason } from "../sessions/notes.js";
+import type { Session } from "../sessions/session.js";
+import { isTerminal, type SessionStatus } from "../sessions/state-machine.js";
+import type { SessionSummary } from "../storage/session-views.js";
+import { costLabel, durationLabel, humanize, isMoving, modelLabel, timeLabel, tokensLabel } from "./format.js";
+import { renderMarkdown, safeHttpUrl } from "./markdown.js";
+import type { SessionHref } from "./timeline.js";
+
+/**
+ * The summary half of the session page (status, facts, prompt, result, error, retry) as plain
+ * data for the templates and the JSON API. The retry form appears only when the session has
+ * ended and the policy allows it; a waiting or running session never offers it.
+ */
+
+export type Link = { href: string; text: string };
+
+export type SummaryView = {
+  id: number;
+  status: SessionStatus;
+  statusLabel: string;
+  moving: boolean;
+  terminal: boolean;
+  title: string;
+  thread: { label: string; url: string | null };
+  forge: string;
+  repo: string;
+  askedBy: string;
+  flow: string;
+  prompt: string;
+  parent: Link | null;
+  origin: string;
+  provider: string | null;
+  model: string | null;
+  /** Tokens and steps: "1,234 in / 56 out tokens · 2 steps". */
+  usage: string | null;
+  cost: string | null;
+  duration: string | null;
+  created: string;
+  finished: string | null;
+  result: { label: string; html: string } | null;
+  error: { reason: string; text: string; detail: string | null } | null;
+  retries: (Link & { status: string })[];
+  retry: { action: string; token: string } | null;
+};
+
+export type SummaryLinks = {
+  sessionHref: SessionHref;
+  /** Present when the retry button may be shown: the form's action and CSRF token. */
+  retryForm: { action: string; token: string } | null;
+};
+
+const ORIGINS: Record<Session["origin"], string> = {
+  mention: "Mention",
+  retry_command: "Retry (command)",
+  retry_button: "Retry (button)",
+};
+
+function threadLabel(session: Session): string {
+  const changeRequest = session.forge === "gitlab" ? "Merge request" : "Pull request";
+  const sign = session.forge === "gitlab" && session.threadKind === "change_request" ? "!" : "#";
+  const kind = session.threadKind === "issue" ? "Issue" : changeRequest;
+  return `${kind} ${session.repoPath}${sign}${session.threadNumber}`;
+}
+
+function durationMs(session: Session, now: Date): number | null {
+  if (session.finishedAt) return session.finishedAt.getTime() - session.createdAt.getTime();
+  if (typeof session.usage.durationMs === "number") return session.usage.durationMs;
+  return isMoving(session.status) ? now.getTime() - session.createdAt.getTime() : null;
+}
+
+/** The fixed error text of a failed or stopped session (null for any other status). */
+export function errorView(session: Session, detail: string | null): SummaryView["error"] {
+  if (session.status !== "failed" && session.status !== "stopped") return null;
+  const reason = session.errorReason;
+  const fallback = session.status === "stopped" ? "stopped" : "internal";
+  return { reason: reason ?? session.status, text: errorText(isErrorReason(reason) ? reason : fallback), detail };
+}
+
+/** Whether the retry button belongs on this session: ended, and allowed for its author. */
+export function offersRetry(status: SessionStatus, allowed: boolean): boolean {
+  return allowed && isTerminal(status);
+}
+
+export function summaryView(summary: SessionSummary, links: SummaryLinks, now = new Date()): SummaryView {
+  const { session } = summary;
+  const model = modelLabel(session.selectedModelMetadata) ?? modelLabel(summary.firstStepModel);
+  const result = session.result?.trim()
+    ? { label: session.status === "input_required" ? "Question" : "Result", html: renderMarkdown(session.result) }
+    : null;
+  return {
+    id: session.id,
+    status: session.status,
+    statusLabel: humanize(session.status),
+    moving: isMoving(session.status),
+    terminal: isTerminal(session.status),
+    title: session.callbackContext.title,
+    thread: { label: threadLabel(session), url: safeHttpUrl(session.callbackContext.threadUrl) },
+    forge: session.forge === "gitlab" ? `GitLab (${session.host})` : `GitHub (${session.host})`,
+    repo: session.repoPath,
+    askedBy: session.actor.login,
+    flow: session.flow,
+    prompt: session.prompt,
+    parent: session.parentSessionId ? { href: links.sessionHref(session.parentSessionId), text: `Session ${session.parentSessionId}` } : null,
+    origin: ORIGINS[session.origin] ?? session.origin,
+    provider: model?.provider ?? null,
+    model: model?.model ?? null,
+    usage: [tokensLabel(session.usage), summary.steps ? `${summary.steps} ${summary.steps === 1 ? "step" : "steps"}` : null].filter(Boolean).join(" · ") || null,
+    cost: costLabel(session.usage),
+    duration: durationLabel(durationMs(session, now)),
+    created: timeLabel(session.createdAt),
+    finished: session.finishedAt ? timeLabel(session.finishedAt) : null,
+    result,
+    error: errorView(session, summary.errorDetail),
+    retries: summary.retries.map((r) => ({ href: links.sessionHref(r.id), text: `Session ${r.id}`, status: humanize(r.status) })),
+    retry: links.retryForm,
+  };
+}

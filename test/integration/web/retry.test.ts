@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import nock from "nock";
+import type { Flow } from "../../../src/sessions/flow.js";
+import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
+import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { FakeGitHub } from "../../helpers/fake-github.js";
+import { signedHeaders } from "../../helpers/github-app.js";
+import { nockGitHub } from "../../helpers/nock-github.js";
+import { githubExample } from "../../helpers/payloads.js";
+import { retryToken } from "../../../src/web/access.js";
+import { LINK_SECRET, seedSession, signedPath } from "./support.js";
+
+const echoFlow: Flow = {
+  name: "chat",
+  async run(session) {
+    return { kind: "finished", markdown: `Echo: ${session.prompt}` };
+  },
+};
+
+let database: TestDatabase;
+let bot: TestBot;
+let fake: FakeGitHub;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  bot = await startTestBot({ databaseUrl: database.url, flows: [echoFlow] });
+});
+
+afterAll(async () => {
+  await bot.stop();
+  await database.drop();
+  nock.cleanAll();
+  nock.enableNetConnect();
+});
+
+beforeEach(() => {
+  nock.cleanAll();
+  fake = new FakeGitHub();
+  nockGitHub(fake);
+});
+
+/** The retry form of a session page: its action and token, or null when the page has no button. */
+async function retryForm(id: number): Promise<{ action: string; token: string } | null> {
+  const html = await (await fetch(`${bot.baseUrl}${signedPath(id)}`)).text();
+  const action = /<form class="retry" method="post" action="([^"]+)">/.exec(html)?.[1];
+  const token = /name="token" value="([^"]+)"/.exec(html)?.[1];
+  return action && token ? { action: action.replace(/&amp;/g, "&"), token } : null;
+}
+
+/** A POST as the page's form sends it; `headers` entries set to null are left out. */
+function postRetry(action: string, token: string, headers: Record<string, string | null> = {}): Promise<Response> {
+  const all: Record<string, string | null> = { "content-type": "application/x-www-form-urlencoded", origin: bot.baseUrl, "sec-fetch-site": "same-origin", ...headers };
+  return fetch(`${bot.baseUrl}${action}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== null)),
+    body: new URLSearchParams({ token }).toString(),
+  });
+}
+
+async function childrenOf(parentId: number): Promise<{ id: number; origin: string; prompt: string; parent_session_id: number }[]> {
+  const { rows } = await database.db.query("SELECT id, origin, prompt, parent_session_id FROM sessions WHERE parent_session_id = $1 ORDER BY id", [parentId]);
+  return rows;
+}
+
+const startedNotes = (id: number) => fake.comments.filter((c) => c.body.includes(`<!-- forgebot:started session=${id} -->`));
+
+describe("POST /sessions/:id/retry", () => {
+  it("two concurrent POSTs make one child session with one started note, which runs and replies", async () => {
+    const parent = await seedSession(bot.bot, { status: "finished", prompt: "summarize the thread", result: "Summary.", delivered: true, number: 11 });
+    const form = (await retryForm(parent.id))!;
+    expect(form).not.toBeNull();
+
+    const [a, b] = await Promise.all([postRetry(form.action, form.token), postRetry(form.action, form.token)]);
+    expect([a.status, b.status]).toEqual([303, 303]);
+    expect(a.headers.get("location")).toBe(b.headers.get("location"));
+
+    const children = await childrenOf(parent.id);
+    expect(children).toHaveLength(1);
+    const child = children[0]!;
+    expect(child).toMatchObject({ origin: "retry_button", prompt: "summarize the thread", parent_session_id: parent.id });
+    expect(a.headers.get("location")).toBe(signedPath(child.id));
+
+    // The child posts its own started note in the parent's thread, runs, deletes it and replies.
+    const reply = await waitFor("the retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child.id} -->`)));
+    expect(reply.number).toBe(11);
+    expect(reply.body).toContain("Echo: summarize the thread");
+    expect(startedNotes(child.id)).toHaveLength(1);
+    expect(startedNotes(child.id)[0]).toMatchObject({ number: 11, deleted: true });
+    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
+
+    const after = await bot.bot.deps.sessions.getSession(child.id);
+    expect(after).toMatchObject({ status: "finished", usage: expect.objectContaining({ durationMs: expect.any(Number) }) });
+    const { rows } = await database.db.query("SELECT kind, data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parent.id]);
+    expect(rows).toEqual([{ kind: "retried", data: { sessionId: child.id, origin: "retry_button", by: "Codertocat" } }]);
+
+    // A later click on the parent reaches the same child and posts nothing new.
+    const again = await postRetry(form.action, form.token);
+    expect(again.headers.get("location")).toBe(signedPath(child.id));
+    expect(await childrenOf(parent.id)).toHaveLength(1);
+    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
+
+    // The parent's page now links to its retry.
+    const html = await (await fetch(`${bot.baseUrl}${signedPath(parent.id)}`)).text();
+    expect(html).toContain(`Retried as <a href="${signedPath(child.id)}">Session ${child.id}</a>`);
+  });
+
+  it("a retry whose started note failed is started by a later click once it has stalled", async () => {
+    const parent = await seedSession(bot.bot, { status: "stopped", prompt: "try again", delivered: true, number: 15 });
+    const form = (await retryForm(parent.id))!;
+    fake.interceptors.push((r) => (r.method === "POST" && r.path.endsWith("/comments") ? [500, { message: "GitHub is down" }] : undefined));
+    const failed = await postRetry(form.action, form.token);
+    expect(failed.status).toBe(502);
+    expect(await failed.text()).toContain("The new session could not be started");
+    const [child] = await childrenOf(parent.id);
+    expect((await bot.bot.deps.sessions.getSession(child!.id)).status).toBe("created");
+
+    fake.interceptors.length = 0;
+    // A click right away finds the start possibly still in progress elsewhere: it only redirects.
+    expect((await postRetry(form.action, form.token)).headers.get("location")).toBe(signedPath(child!.id));
+    expect(startedNotes(child!.id)).toEqual([]);
+    // Once the child has been quiet for STALLED_START_MS, the next click starts it.
+    await database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1", [child!.id]);
+    const [a, b] = await Promise.all([postRetry(form.action, form.token), postRetry(form.action, form.token)]);
+    expect([a.status, b.status]).toEqual([303, 303]);
+    await waitFor("the healed retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child!.id} -->`)));
+    expect(startedNotes(child!.id)).toHaveLength(1);
+    expect(await childrenOf(parent.id)).toHaveLength(1);
+  });
+
+  it("refuses to retry a running session and creates nothing", async () => {
+    const running = await seedSession(bot.bot, { status: "running", number: 12 });
+    expect(await retryForm(running.id)).toBeNull();
+    // Even with a valid signature and token (a stale page, a crafted request) nothing is created.
+    const res = await postRetry(signedPath(running.id, "/retry"), retryToken(LINK_SECRET, running.id));
+    expect(res.status).toBe(409);
+    const html = await res.text();
+    expect(html).toContain(`Session ${running.id} is still running; it can be retried once it has ended.`);
+    expect(await childrenOf(running.id)).toEqual([]);
+    expect(fake.writes()).toEqual([]);
+  });
+
+  it("refuses cross-site requests, bad tokens and bad signatures", async () => {
+    const parent = await seedSession(bot.bot, { status: "failed", delivered: true, number: 13 });
+    const form = (await retryForm(parent.id))!;
+    const cases: [string, Promise<Response>, number][] = [
+      ["cross-site fetch", postRetry(form.action, form.token, { "sec-fetch-site": "cross-site" }), 403],
+      ["foreign Origin", postRetry(form.action, form.token, { "sec-fetch-site": null, origin: "https://evil.example" }), 403],
+      ["same-site subdomain", postRetry(form.action, form.token, { "sec-fetch-site": "same-site" }), 403],
+      ["wrong token", postRetry(form.action, "not-the-token"), 403],
+      ["the link signature as token", postRetry(form.action, form.action.split("sig=")[1]!), 403],
+      ["no token", postRetry(form.action, ""), 403],
+      ["wrong signature", postRetry(form.action.replace(/sig=[\w-]+/, "sig=forged"), form.token), 404],
+      ["JSON body", postRetry(form.action, form.token, { "content-type": "application/json" }), 403],
+    ];
+    for (const [what, response, status] of cases) expect([what, (await response).status]).toEqual([what, status]);
+    expect(await childrenOf(parent.id)).toEqual([]);
+    expect(fake.writes()).toEqual([]);
+  });
+
+  it("offers no button and refuses the POST when manual_retry is off for the author", async () => {
+    const parent = await seedSession(bot.bot, { status: "finished", delivered: true, number: 14 });
+    const form = (await retryForm(parent.id))!;
+    const policy = bot.bot.deps.retryPolicy;
+    bot.bot.deps.retryPolicy = { retryAllowed: async (actor) => actor.login !== "Codertocat" };
+    try {
+      expect(await retryForm(parent.id)).toBeNull();
+      const res = await postRetry(form.action, form.token);
+      expect(res.status).toBe(403);
+      const api = (await (await fetch(`${bot.baseUrl}/api${signedPath(parent.id)}`)).json()) as { retryAllowed: boolean };
+      expect(api.retryAllowed).toBe(false);
+    } finally {
+      bot.bot.deps.retryPolicy = policy;
+    }
+    expect(await childrenOf(parent.id)).toEqual([]);
+  });
+});
+
+describe("@forgebot retry", () => {
+  let delivery = 0;
+  async function comment(body: string, id: number) {
+    const payload = githubExample("issue_comment", "created", (p) => {
+      p.comment.id = id;
+      p.comment.body = body;
+      p.issue.number = 21;
+    });
+    const raw = JSON.stringify(payload);
+    const res = await fetch(`${bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", `retry-${++delivery}`, raw), body: raw });
+    expect(res.status).toBe(202);
+  }
+
+  it("goes through the same service: a child of the thread's last session, or a refusal while it runs", async () => {
+    await comment("@forgebot explain the README", 7_000_001);
+    const first = await waitFor("first reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    const parentId = Number(/session=(\d+)/.exec(first.body)![1]);
+
+    await comment("@forgebot retry", 7_000_002);
+    const retried = await waitFor("retry reply", () => fake.live().find((c) => c.body.includes("forgebot:reply") && c.id !== first.id));
+    expect(retried.body).toContain("Echo: explain the README");
+    const children = await childrenOf(parentId);
+    expect(children).toMatchObject([{ origin: "retry_command", prompt: "explain the README", parent_session_id: parentId }]);
+    const { rows } = await database.db.query("SELECT data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parentId]);
+    expect(rows).toEqual([{ data: { sessionId: children[0]!.id, origin: "retry_command", by: "Codertocat" } }]);
+
+    // While the thread's latest session runs, the command is refused with a note and nothing is created.
+    const running = await seedSession(bot.bot, { status: "running", number: 21 });
+    const before = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+    await comment("@forgebot retry", 7_000_003);
+    const refusal = await waitFor("refusal note", () => fake.live().find((c) => c.body.includes("forgebot:notice retry")));
+    expect(refusal.body).toContain(`Session ${running.id} is still running; it can be retried once it has ended.`);
+    const after = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
+  });
+});
