@@ -34,6 +34,7 @@ import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createSessionStore } from "./storage/session-store.js";
 import { createReaperStore } from "./storage/reaper-store.js";
 import { startReaper, type RunningReaper } from "./sessions/reaper.js";
+import { startReconciler, type RunningReconciler } from "./queue/reconciler.js";
 import { Router } from "./web/router.js";
 import { createSessionWeb, type SessionWeb } from "./web/session-routes.js";
 import { createHttpServer, listen } from "./web/server.js";
@@ -91,6 +92,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const { log } = options;
   const database = await openDatabase(config, log);
   const db = createPool(database.url);
+  // Session note locks hold a connection while a write waits for its slot: their own pool.
+  const lockDb = createPool(database.url, config.queue.lifecycleConcurrency + 2);
   await migrate(db);
   const flags = await createFeatureFlags({
     db,
@@ -105,6 +108,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   if (queueConfig.kind === "postgres") await migrateQueueSchema(database.url);
   const factory = createQueueFactory(queueConfig, config.queue.prefix);
   const queues = { lifecycle: factory.createQueue(LIFECYCLE_QUEUE), sessions: factory.createQueue(SESSIONS_QUEUE) };
+  // Without a listener BullMQ prints connection errors with console.error; /readyz reports the outage.
+  for (const q of Object.values(queues)) q.on("error", (err: Error) => log.warn({ err, queue: q.name }, "queue backend connection error"));
   await Promise.all([queues.lifecycle.waitUntilReady(), queues.sessions.waitUntilReady()]);
   const queue = createJobQueue(queues.lifecycle, queues.sessions);
   const deliveries = createDeliveryStore(db);
@@ -145,13 +150,12 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     ...(github ? [{ forge: withWriteBudget(github.forge, writes), handle: () => handleFor("github") }] : []),
     ...(gitlab ? [{ forge: withWriteBudget(gitlab.forge, writes), handle: () => handleFor("gitlab") }] : []),
   ]);
-  const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status) });
+  const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), lockPool: lockDb });
   const chatFlow = createChatFlowFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
     sessions,
-    // PROVIDER_STICKINESS until the provider_stickiness feature flag is read here instead.
-    stickiness: async () => config.switches.providerStickiness,
+    stickiness: (session) => flags.isEnabled("provider_stickiness", userActor(session.forge, session.actor.login)),
     log,
   });
   const deps: LifecycleDeps = {
@@ -180,6 +184,10 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const reaperStore = createReaperStore(db);
   const reaper: RunningReaper | null = options.roles.workers
     ? startReaper(deps, reaperStore, { intervalMs: config.reaperIntervalMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
+    : null;
+  // Re-enqueues what Postgres says is owed but the queue lost (a Redis restart); one process at a time.
+  const reconciler: RunningReconciler | null = options.roles.workers
+    ? startReconciler({ db, queues, queue, log }, config.reconcile)
     : null;
   const unbindScrape = bindScrapeSources({ activeSessions: () => reaperStore.activeSessionStats(), queues });
   /** What `/readyz` checks (each bounded by 2 s): Postgres and the queue backend answer. */
@@ -226,12 +234,14 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       }
       unbindScrape();
       await reaper?.stop();
+      await reconciler?.stop();
       await workers?.close();
       await Promise.all([queues.lifecycle.close(), queues.sessions.close()]);
       await factory.close();
       await writes.close();
       await flags.close();
       await db.end();
+      await lockDb.end();
       await database.embedded?.stop();
     })();
     return stopping;

@@ -3,7 +3,7 @@ import { FlowError, type FlowContext, type FlowOutcome } from "../sessions/flow.
 import type { SessionStore } from "../sessions/ports.js";
 import { RunInterruptedError } from "../sessions/runner.js";
 import type { Session, SessionUsage } from "../sessions/session.js";
-import { chainOf, CheckpointConflictError, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
+import { chainOf, CheckpointConflictError, CheckpointUnavailableError, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
 import { collectMemory, loadMemory } from "./memory.js";
 import { callModelStep, type AgentMetrics } from "./model-call.js";
 import type { ModelRouter, RoutedModel } from "./models/router.js";
@@ -12,7 +12,7 @@ import { addUsage, NO_USAGE, stepUsage, type StepUsage } from "./models/usage.js
 import { answerMessage, requestMessage, systemPrompt } from "./prompts/index.js";
 import { applyCheckpoint, ASK_USER_TOOL, rebuildState, type AgentState } from "./state.js";
 import { createAgentTools, type ToolLimits } from "./tools.js";
-import { fence, sanitizeProse } from "./untrusted.js";
+import { fence, sanitizeProse, stripMarkers } from "./untrusted.js";
 
 export type AgentLimits = {
   maxSteps: number;
@@ -67,9 +67,20 @@ async function stickyModel(deps: AgentDeps, session: Session, state: AgentState)
  * Runs a chat session as a checkpointed agent loop: rebuilds its state from the checkpoint
  * chain, records the request (with thread memory) or the user's answer if not yet recorded,
  * then calls the model step by step, writing a checkpoint after each. Safe to call again for
- * the same session: recorded steps are replayed, never re-run.
+ * the same session: recorded steps are replayed, never re-run. A checkpoint store out of reach,
+ * or another worker extending the chain first, interrupts the run without ending the session:
+ * the job is retried (or left to its owner) and continues from the last checkpoint.
  */
 export async function runAgent(deps: AgentDeps, session: Session, context: FlowContext): Promise<FlowOutcome> {
+  try {
+    return await runCheckpointed(deps, session, context);
+  } catch (err: unknown) {
+    if (err instanceof CheckpointConflictError || err instanceof CheckpointUnavailableError) throw new RunInterruptedError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowContext): Promise<FlowOutcome> {
   const now = deps.now ?? Date.now;
   const { limits } = deps;
   const run = session.runSeq;
@@ -94,16 +105,10 @@ export async function runAgent(deps: AgentDeps, session: Session, context: FlowC
     const checkpoint = { sessionId: session.id, seq: (state.lastSeq ?? 0) + 1, parentSeq: state.lastSeq, delta, model: current.metadata, usage };
     const steps = state.steps + (delta.kind === "step" ? 1 : 0);
     const totals = addUsage(state.totals, usage);
-    try {
-      await deps.checkpoints.append({
-        ...checkpoint,
-        session: { usage: { ...toSessionUsage(totals, steps), durationMs: now() - session.createdAt.getTime() }, selectedModelMetadata: selectModel },
-      });
-    } catch (err: unknown) {
-      // Another worker extended the chain first: it owns the session now; leave it alone.
-      if (err instanceof CheckpointConflictError) throw new RunInterruptedError(err.message, { cause: err });
-      throw err;
-    }
+    await deps.checkpoints.append({
+      ...checkpoint,
+      session: { usage: { ...toSessionUsage(totals, steps), durationMs: now() - session.createdAt.getTime() }, selectedModelMetadata: selectModel },
+    });
     selectModel = undefined;
     state = applyCheckpoint(state, { ...checkpoint, createdAt: new Date() });
   }
@@ -138,10 +143,11 @@ export async function runAgent(deps: AgentDeps, session: Session, context: FlowC
 
   const outcome = (): FlowOutcome | null => {
     const usage = toSessionUsage(state.totals, state.steps);
-    if (state.pendingQuestion) return { kind: "input_required", question: state.pendingQuestion.question || "Could you tell me more?", usage };
+    if (state.pendingQuestion) return { kind: "input_required", question: stripMarkers(state.pendingQuestion.question).trim() || "Could you tell me more?", usage };
     if (!state.final) return null;
-    if (!state.final.text) throw new FlowError("no_response", "the model's last step had neither text nor tool calls");
-    return { kind: "finished", markdown: state.final.text, usage };
+    const markdown = stripMarkers(state.final.text).trim();
+    if (!markdown) throw new FlowError("no_response", "the model's last step had no text and no tool calls");
+    return { kind: "finished", markdown, usage };
   };
   const recorded = outcome();
   if (recorded) return recorded;

@@ -48,11 +48,17 @@ export class CheckpointConflictError extends Error {
   override name = "CheckpointConflictError";
 }
 
+/** Raised when the store cannot be reached (connection lost, database restarting): worth a retry. */
+export class CheckpointUnavailableError extends Error {
+  override name = "CheckpointUnavailableError";
+}
+
 /** Postgres-backed checkpoints (storage/checkpoint-store.ts). */
 export interface CheckpointStore {
   /**
    * Inserts the checkpoint and, in the same transaction, refreshes the session heartbeat and
-   * writes `session` onto it. Throws CheckpointConflictError when (session, seq) exists.
+   * writes `session` onto it. Throws CheckpointConflictError when (session, seq) exists, and
+   * CheckpointUnavailableError (from every method) when the database cannot be reached.
    */
   append(checkpoint: NewCheckpoint): Promise<void>;
   /** Every checkpoint of a session, by seq; `upToSeq` stops there. */

@@ -125,3 +125,11 @@ export function truncate(text: string, max: number, what = "characters"): string
   if (text.length <= max) return text;
   return `${text.slice(0, max)}\n[truncated: ${text.length - max} more ${what} not shown]`;
 }
+
+/**
+ * The model's reply and questions, before they are posted: forgebot's hidden markers are
+ * removed, so injected text cannot make a later job take this note for its own.
+ */
+export function stripMarkers(text: string): string {
+  return text.replace(/<!--\s*forgebot:[\s\S]*?-->/gi, "");
+}

@@ -75,8 +75,9 @@ export type Config = Readonly<{
   };
   heartbeatTimeoutMs: number;
   reaperIntervalMs: number;
+  /** Reconciler (src/queue/reconciler.ts): pass interval and the age a row must reach. */
+  reconcile: { intervalMs: number; graceMs: number };
   maxWebhookBytes: number;
-  switches: { providerStickiness: boolean; manualRetry: boolean };
   /** Feature flags: unset paths mean config/feature_flags/ and config/feature_groups.yml. */
   flags: { definitionsDir: string | undefined; groupsFile: string | undefined; strict: boolean };
   /** The environment as given, for libraries that resolve their own key variables (MODELS_FILE). */
@@ -183,8 +184,8 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
     },
     heartbeatTimeoutMs: env.HEARTBEAT_TIMEOUT_MINUTES * 60_000,
     reaperIntervalMs: env.REAPER_INTERVAL_MS,
+    reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, graceMs: env.RECONCILE_GRACE_MS },
     maxWebhookBytes: env.MAX_WEBHOOK_BYTES,
-    switches: { providerStickiness: env.PROVIDER_STICKINESS, manualRetry: env.MANUAL_RETRY },
     flags: {
       definitionsDir: env.FEATURE_FLAGS_DIR ? path.resolve(env.FEATURE_FLAGS_DIR) : undefined,
       groupsFile: env.FEATURE_GROUPS_FILE ? path.resolve(env.FEATURE_GROUPS_FILE) : undefined,

@@ -26,19 +26,6 @@ function optionalUrl(what: string) {
   });
 }
 
-const booleanSwitch = (fallback: boolean) =>
-  z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined || value.trim() === "") return fallback;
-      const v = value.trim().toLowerCase();
-      if (["1", "true", "yes", "on"].includes(v)) return true;
-      if (["0", "false", "no", "off"].includes(v)) return false;
-      ctx.addIssue({ code: "custom", message: "expects true or false" });
-      return z.NEVER;
-    });
-
 /**
  * Every environment variable forgebot reads. Names in DESIGN.md's contract are kept verbatim;
  * the rest are operational knobs with production defaults.
@@ -111,9 +98,10 @@ export const envSchema = z.object({
   HEARTBEAT_TIMEOUT_MINUTES: intInRange(1, 10_080, 30),
   /** How often each worker process runs the reaper (stale sessions, unfinished deliveries). */
   REAPER_INTERVAL_MS: intInRange(100, 3_600_000, 60_000),
+  /** How often a worker process reconciles Postgres with the queue, and how old a row must be first. */
+  RECONCILE_INTERVAL_MS: intInRange(100, 3_600_000, 30_000),
+  RECONCILE_GRACE_MS: intInRange(0, 3_600_000, 60_000),
   MAX_WEBHOOK_BYTES: intInRange(1024, 100 * 1024 * 1024, 25 * 1024 * 1024),
-  PROVIDER_STICKINESS: booleanSwitch(true),
-  MANUAL_RETRY: booleanSwitch(true),
   QUEUE_PREFIX: optionalString.default("forgebot"),
   /** Feature flag definitions (default: config/feature_flags/ at the repository root). */
   FEATURE_FLAGS_DIR: optionalString,

@@ -9,7 +9,7 @@ import { registry } from "./registry.js";
  */
 export { registry };
 export { countForgeRequest, forgeRequestErrorOutcome, forgeRequestOutcome, forgeRequests, type ForgeRequestOutcome } from "./forge-requests.js";
-export { activeSessions, bindScrapeSources, oldestHeartbeatAge, queueJobs, scrapeErrors, type ScrapeSources } from "./scrape.js";
+export { activeSessions, bindScrapeSources, oldestHeartbeatAge, queueJobs, scrapeSourceUp, type ScrapeSources } from "./scrape.js";
 
 export const webhooksReceived = new Counter({
   name: "forgebot_webhooks_received_total",

@@ -1,4 +1,4 @@
-import { Counter, Gauge } from "prom-client";
+import { Gauge } from "prom-client";
 import { SESSION_STATUSES, TERMINAL_STATUSES } from "../sessions/state-machine.js";
 import { registry } from "./registry.js";
 
@@ -38,13 +38,6 @@ export function bindScrapeSources(sources: ScrapeSources): () => void {
   };
 }
 
-export const scrapeErrors = new Counter({
-  name: "forgebot_metrics_scrape_errors_total",
-  help: "Scrape-time reads that failed or timed out, by source (sessions, queue).",
-  labelNames: ["source"] as const,
-  registers: [registry],
-});
-
 async function withTimeout<T>(read: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -57,21 +50,36 @@ async function withTimeout<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Both session gauges come from one query: collectors of one scrape share the read in flight. */
+/*
+ * prom-client calls every collect() of a scrape in one synchronous loop, so collectors that
+ * share a read in flight make one query per scrape; the read is dropped once it settles.
+ */
 let sessionRead: Promise<ActiveSessionStats | null> | null = null;
+let queueRead: Promise<Record<string, Record<string, number>> | null> | null = null;
 
 function readActiveSessions(): Promise<ActiveSessionStats | null> {
   const source = bound.at(-1)?.activeSessions;
   if (!source) return Promise.resolve(null);
   sessionRead ??= withTimeout(source)
-    .catch(() => {
-      scrapeErrors.inc({ source: "sessions" });
-      return null;
-    })
+    .catch(() => null)
     .finally(() => {
       sessionRead = null;
     });
   return sessionRead;
+}
+
+function readQueues(): Promise<Record<string, Record<string, number>> | null> {
+  const queues = bound.at(-1)?.queues;
+  if (!queues) return Promise.resolve(null);
+  const types = [...new Set(Object.values(QUEUE_STATES).flat())];
+  queueRead ??= withTimeout(async () =>
+    Object.fromEntries(await Promise.all(Object.entries(queues).map(async ([name, queue]) => [name, await queue.getJobCounts(...types)] as const))),
+  )
+    .catch(() => null)
+    .finally(() => {
+      queueRead = null;
+    });
+  return queueRead;
 }
 
 export const activeSessions = new Gauge({
@@ -107,20 +115,25 @@ export const queueJobs = new Gauge({
   registers: [registry],
   async collect() {
     this.reset();
-    const queues = Object.entries(bound.at(-1)?.queues ?? {});
-    const types = [...new Set(Object.values(QUEUE_STATES).flat())];
-    await Promise.all(
-      queues.map(async ([name, queue]) => {
-        try {
-          const counts = await withTimeout(() => queue.getJobCounts(...types));
-          for (const [state, parts] of Object.entries(QUEUE_STATES)) {
-            this.set({ queue: name, state }, parts.reduce((sum, part) => sum + (counts[part] ?? 0), 0));
-          }
-        } catch {
-          // The queue backend is away: leave the series absent (readyz reports it) and count it.
-          scrapeErrors.inc({ source: "queue" });
-        }
-      }),
-    );
+    const counts = await readQueues();
+    for (const [queue, byType] of Object.entries(counts ?? {})) {
+      for (const [state, types] of Object.entries(QUEUE_STATES)) {
+        this.set({ queue, state }, types.reduce((sum, type) => sum + (byType[type] ?? 0), 0));
+      }
+    }
+  },
+});
+
+export const scrapeSourceUp = new Gauge({
+  name: "forgebot_metrics_source_up",
+  help: "1 when this scrape could read the source (sessions: Postgres, queue: the queue backend) within 2 s, else 0; the gauges it feeds are left out.",
+  labelNames: ["source"] as const,
+  registers: [registry],
+  async collect() {
+    this.reset();
+    const sources = bound.at(-1);
+    const [sessions, queues] = await Promise.all([readActiveSessions(), readQueues()]);
+    if (sources?.activeSessions) this.set({ source: "sessions" }, sessions ? 1 : 0);
+    if (sources?.queues) this.set({ source: "queue" }, queues ? 1 : 0);
   },
 });

@@ -1,9 +1,9 @@
-import { UnrecoverableError, type Job, type Worker } from "bullmq";
+import { DelayedError, UnrecoverableError, type Job, type Worker } from "bullmq";
 import { deliverSession } from "../sessions/delivery.js";
 import { handleMention } from "../sessions/intake.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import { RunInterruptedError, runSession } from "../sessions/runner.js";
-import { SessionNotFoundError } from "../storage/session-store.js";
+import { SessionBusyError, SessionNotFoundError } from "../storage/session-store.js";
 import type { QueueFactory } from "./backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE, type DeliverJob, type MentionJob, type RunJob } from "./names.js";
 
@@ -21,6 +21,9 @@ function permanent(err: unknown): never {
   throw err;
 }
 
+/** Another worker holds the session's note lease: try again shortly, without spending an attempt. */
+const BUSY_RETRY_MS = 300;
+
 /**
  * Starts both workers. Closing aborts running flows first (their jobs fail and are retried
  * elsewhere from the last checkpoint), then waits for the short lifecycle jobs to finish.
@@ -31,7 +34,7 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
   const tuning = { lockDuration: settings.lockMs, stalledInterval: settings.stalledIntervalMs, maxStalledCount: 10 };
   const lifecycle = factory.createWorker(
     LIFECYCLE_QUEUE,
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
       try {
         if (job.name === "mention") return await handleMention(deps, (job.data as MentionJob).deliveryId);
         if (job.name === "deliver") {
@@ -40,7 +43,12 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
         }
         throw new UnrecoverableError(`unknown lifecycle job ${job.name}`);
       } catch (err: unknown) {
-        deps.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, "lifecycle job failed");
+        if (err instanceof SessionBusyError) {
+          await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
+          throw new DelayedError();
+        }
+        const ids = job.name === "deliver" ? { sessionId: (job.data as DeliverJob).sessionId } : {};
+        deps.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1, ...ids }, "lifecycle job failed");
         deps.metrics.trackedError(job.name === "mention" ? "mention" : "deliver");
         permanent(err);
       }

@@ -9,6 +9,18 @@ import { TERMINAL_STATUSES, SESSION_STATUSES, isTerminal } from "./state-machine
 
 const ACTIVE = SESSION_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
 
+/** Longest request a session keeps (characters); longer ones are cut and say so. */
+export const MAX_PROMPT_CHARS = 20_000;
+
+/** Cuts an oversized request to MAX_PROMPT_CHARS and appends a notice the flow and the page show. */
+export function truncatePrompt(prompt: string): string {
+  if (prompt.length <= MAX_PROMPT_CHARS) return prompt;
+  // Never split a surrogate pair: the cut text must stay valid UTF-16.
+  let cut = prompt.slice(0, MAX_PROMPT_CHARS);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}\n\n[forgebot: the request was ${prompt.length} characters long and was truncated to the first ${MAX_PROMPT_CHARS}.]`;
+}
+
 /** Posts a note unless a note with the same marker is already in the thread. */
 export async function ensureNote(client: ForgeClient, thread: ThreadRef, marker: string, body: string, since?: Date) {
   const existing = await client.findNoteByMarker(thread, marker, since);
@@ -30,21 +42,29 @@ function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command
 }
 
 /**
- * Posts the started note (once, found by marker on a repeat) and queues the flow run.
- * Safe to call again for the same session and run.
+ * Posts the started note (once, found by marker on a repeat), then queues the flow run, so
+ * users always see the note before the answer. Started notes have the highest priority in the
+ * write budget. A session that ended before its note went out (stopped meanwhile) gets no note,
+ * only its reply. Safe to call again.
  */
 export async function startSession(deps: LifecycleDeps, session: Session, client: ForgeClient, receivedAt?: Date): Promise<void> {
   const run = session.runSeq;
   await deps.sessions.withLock(session.id, async () => {
-    // Re-read under the lock: a concurrent run of this job may have posted the note already.
+    // Re-read under the lease: a concurrent run of this job may have posted the note already.
     const current = await deps.sessions.getSession(session.id);
+    if (current.runSeq !== run) return;
     if (current.startedNoteId && current.callbackContext.startedNote !== undefined) return;
+    if (current.status !== "created" && current.status !== "running") {
+      await deps.sessions.addEvent(current.id, "started_note_skipped", { run, status: current.status });
+      return;
+    }
     const thread = current.callbackContext.thread;
     const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
     const { note, posted } = await ensureNote(client, thread, startedMarker(current.id, run), body, current.createdAt);
+    const latest = await deps.sessions.getSession(current.id);
     await deps.sessions.update(current.id, {
       startedNoteId: note.id,
-      callbackContext: { ...current.callbackContext, startedNote: note },
+      callbackContext: { ...latest.callbackContext, startedNote: note },
     });
     await deps.sessions.addEvent(current.id, "started_note_posted", { noteId: note.id, run, found: !posted });
     if (receivedAt) deps.metrics.startedNoteLatency(current.forge, (Date.now() - receivedAt.getTime()) / 1000);
@@ -165,7 +185,7 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   }
 
   if (parsed.command === "chat") {
-    const resumed = await resumeWaitingSession(deps, stored, client, parsed.prompt);
+    const resumed = await resumeWaitingSession(deps, stored, client, truncatePrompt(parsed.prompt));
     if (resumed) {
       log.info({ sessionId: resumed.id, run: resumed.runSeq }, "session resumed with the user's answer");
       await deps.deliveries.markProcessed(deliveryId, "resumed", resumed.id);
@@ -175,7 +195,7 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
 
   const input = newSessionFrom(mention, {
     command: parsed.command,
-    prompt: parsed.prompt,
+    prompt: truncatePrompt(parsed.prompt),
     flow: parsed.command,
     parentSessionId: null,
     origin: "mention",

@@ -39,7 +39,7 @@ export interface SessionStore {
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
   findRetryChild(parentId: number): Promise<Session | null>;
   /**
-   * Runs `fn` holding the session's exclusive lock (a Postgres advisory lock), so two workers
+   * Runs `fn` holding the session's note lock (a Postgres advisory lock), so two workers
    * never post the same note at once — e.g. a job wrongly declared stalled under load. Throws
    * SessionBusyError when another worker holds it; the job retries and then finds the note.
    */

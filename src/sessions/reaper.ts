@@ -84,6 +84,11 @@ export async function reapOnce(deps: LifecycleDeps, store: ReaperStore, settings
     try {
       await deliverSession(deps, pending.id, pending.runSeq);
     } catch (err: unknown) {
+      // Another worker holds the session's note lock (storage's SessionBusyError): it is delivering.
+      if (err instanceof Error && err.name === "SessionBusyError") {
+        log.info({}, "reaper skipped a session another worker is delivering");
+        continue;
+      }
       deps.metrics.trackedError("reaper");
       log.error({ err }, "reaper delivery retry failed");
     }

@@ -30,6 +30,17 @@ export type RetryOutcome =
   | { kind: "refused"; reason: RetryRefusal; message: string }
   | { kind: "started"; session: Session; created: boolean };
 
+/** The child exists but starting it (started note, queued run) failed; `session` is the child. */
+export class RetryStartError extends Error {
+  override name = "RetryStartError";
+  constructor(
+    readonly session: Session,
+    options?: { cause?: unknown },
+  ) {
+    super(`retry session ${session.id} could not be started`, options);
+  }
+}
+
 export type RetryOptions = {
   /** The parent thread's client when the caller already holds one. */
   client?: ForgeClient;
@@ -42,7 +53,11 @@ export type RetryOptions = {
   restartExisting(child: Session): Promise<boolean>;
 };
 
-/** The trigger of a button retry: one per parent (`retry-of-<id>`), so double clicks make one child. */
+/**
+ * The trigger of a button retry: one per parent (`retry-of-<id>`), so double clicks make one
+ * child. The page is reached by a signed link, not a login, so the retry is attributed to (and
+ * its usage counted for) the parent's author.
+ */
 export function buttonTrigger(parent: Session): RetryTrigger {
   const context = parent.callbackContext;
   return {
@@ -88,6 +103,7 @@ export function retryRefusal(parent: Session | null): Refused | null {
  * Retries `parent`: refuses sessions that have not ended and actors the `manual_retry` policy
  * turns away, otherwise creates the child (once per trigger), records `retried` on the parent,
  * posts the child's started note and queues its run. Safe to repeat for the same trigger.
+ * Throws RetryStartError when the child was created but could not be started.
  */
 export async function retrySession(
   deps: LifecycleDeps,
@@ -117,12 +133,18 @@ export async function retrySession(
   });
   const log = deps.log.child({ sessionId: session.id, parentSessionId: parent.id, forge: parent.forge, repo: parent.repoPath });
   if (created) {
-    await deps.sessions.addEvent(parent.id, "retried", { sessionId: session.id, origin: trigger.origin, by: trigger.actor.login });
+    // Only a command names who asked; the button is reached by a signed link, not a login.
+    const by = trigger.origin === "retry_command" ? { by: trigger.actor.login } : {};
+    await deps.sessions.addEvent(parent.id, "retried", { sessionId: session.id, origin: trigger.origin, ...by });
     log.info({ origin: trigger.origin }, "session retried");
   } else if (!(await options.restartExisting(session))) {
     return { kind: "started", session, created };
   }
-  const client = options.client ?? (await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread));
-  await startSession(deps, session, client, options.receivedAt);
+  try {
+    const client = options.client ?? (await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread));
+    await startSession(deps, session, client, options.receivedAt);
+  } catch (err: unknown) {
+    throw new RetryStartError(session, { cause: err });
+  }
   return { kind: "started", session, created };
 }

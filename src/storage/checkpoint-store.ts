@@ -1,4 +1,4 @@
-import { CheckpointConflictError, type Checkpoint, type CheckpointStore, type NewCheckpoint } from "../agent/checkpoints.js";
+import { CheckpointConflictError, CheckpointUnavailableError, type Checkpoint, type CheckpointStore, type NewCheckpoint } from "../agent/checkpoints.js";
 import type { ModelMetadata } from "../agent/models/spec.js";
 import { checkpointOperations } from "../metrics/index.js";
 import type { Db } from "./pool.js";
@@ -29,7 +29,19 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: unknown }).code === "23505";
 }
 
-/** Counts every read and write by outcome; a lost connection counts as an error like any other. */
+/** Socket errors and the SQLSTATEs of a database going away or shedding load: a retry may succeed. */
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "57P01", "57P02", "57P03", "53300", "40001", "40P01"]);
+
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && (TRANSIENT_CODES.has(code) || code.startsWith("08"))) return true;
+  return err instanceof Error && /Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
+}
+
+/**
+ * Counts every read and write by outcome (a lost connection counts as an error like any other)
+ * and turns transport failures into CheckpointUnavailableError.
+ */
 async function counted<T>(op: "read" | "write", fn: () => Promise<T>): Promise<T> {
   try {
     const result = await fn();
@@ -37,6 +49,7 @@ async function counted<T>(op: "read" | "write", fn: () => Promise<T>): Promise<T
     return result;
   } catch (err: unknown) {
     checkpointOperations.inc({ op, outcome: "error" });
+    if (isTransient(err)) throw new CheckpointUnavailableError(`checkpoint ${op} failed: ${(err as Error).message}`, { cause: err });
     throw err;
   }
 }

@@ -45,7 +45,7 @@ export class SessionBusyError extends Error {
   override name = "SessionBusyError";
 }
 
-/** Advisory-lock namespace for per-session locks (the second key is the session id). */
+/** Advisory-lock namespace for per-session note locks (the second key is the session id). */
 const SESSION_LOCK_SPACE = 7_242_019;
 
 export function toSession(row: SessionRow): Session {
@@ -94,7 +94,11 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   callbackContext: "callback_context",
 };
 
-export type SessionStoreHooks = { onTransition?(status: SessionStatus): void };
+export type SessionStoreHooks = {
+  onTransition?(status: SessionStatus): void;
+  /** Connections for `withLock`, apart from the query pool (see there). */
+  lockPool?: Db;
+};
 
 export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): SessionStore {
   async function findSession(id: number): Promise<Session | null> {
@@ -186,7 +190,9 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     },
 
     async withLock(id, fn) {
-      const client = await db.connect();
+      // A dedicated pool: a holder waiting for a forge write slot must not starve the query
+      // pool, and a crashed holder's lock dies with its connection.
+      const client = await (hooks.lockPool ?? db).connect();
       try {
         const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", [SESSION_LOCK_SPACE, id]);
         if (!rows[0]?.locked) throw new SessionBusyError(`session ${id} is being handled by another worker`);

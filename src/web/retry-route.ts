@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BodyTooLargeError, header, readBody } from "../forges/http.js";
 import { trackedErrors } from "../metrics/index.js";
-import { buttonTrigger, retrySession } from "../sessions/retry.js";
+import { buttonTrigger, RetryStartError, retrySession } from "../sessions/retry.js";
 import { isSameOrigin, sessionPath, signedSessionId, verifyRetryToken } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { NOT_FOUND_PAGE } from "./session-page.js";
@@ -54,13 +54,15 @@ export async function handleRetryPost(ctx: SessionWebContext, req: IncomingMessa
       restartExisting: (child) => ctx.views.claimStalledStart(child.id, STALLED_START_MS),
     });
   } catch (err: unknown) {
+    if (!(err instanceof RetryStartError)) throw err;
     trackedErrors.inc({ phase: "retry" });
-    log.error({ err }, "retry could not be started");
+    log.error({ err, retrySessionId: err.session.id }, "retry could not be started");
+    const child = err.session.id;
     return sendMessage(res, 502, {
-      heading: "Retry not started",
-      text: "The new session could not be started because the forge did not answer. Try again in a minute.",
+      heading: "Retry not fully started",
+      text: `Session ${child} was created, but the forge did not answer while it was being started, so its started note may be missing. Open it to follow it; if it stays Created, press Retry on session ${id} again in a minute.`,
       tone: "error",
-      link: back,
+      link: { href: sessionPath(ctx.linkSecret, child), text: `Session ${child}` },
     });
   }
   if (outcome.kind === "refused") return refuse(outcome.reason === "not_allowed" ? 403 : 409, outcome.message);

@@ -38,7 +38,6 @@ export type SessionStreams = {
   handle(req: IncomingMessage, res: ServerResponse, rawId: string | undefined, url: URL): Promise<void>;
   /** Ends every open stream (server shutdown). */
   closeAll(): void;
-  openCount(): number;
 };
 
 /** `after=<eventId>.<seq>` or a Last-Event-ID of the same form; anything else starts at 0.0. */
@@ -61,6 +60,17 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
     if (open.size >= settings.maxStreams) {
       res.setHeader("retry-after", "10");
       return sendJson(res, 503, { error: "too many open session streams" });
+    }
+    const headers = {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+      "x-content-type-options": "nosniff",
+    };
+    if (req.method === "HEAD") {
+      res.writeHead(200, headers);
+      res.end();
+      return;
     }
     let cursor = parseCursor(header(req, "last-event-id") ?? url.searchParams.get("after"));
     const log = ctx.log.child({ sessionId });
@@ -134,12 +144,7 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
     open.add(close);
     req.on("close", close);
     res.on("close", close);
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      "x-accel-buffering": "no",
-      "x-content-type-options": "nosniff",
-    });
+    res.writeHead(200, headers);
     res.write("retry: 2000\n\n");
     poll();
   }
@@ -149,6 +154,5 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
     closeAll() {
       for (const close of [...open]) close();
     },
-    openCount: () => open.size,
   };
 }

@@ -26,7 +26,6 @@ export type SessionWeb = {
   addRoutes(router: Router): Router;
   /** Ends open SSE streams so the server can close without waiting for them. */
   close(): void;
-  openStreams(): number;
 };
 
 /** Everything under `/sessions`, `/api/sessions` and `/static`, built from the composition root. */
@@ -51,6 +50,5 @@ export function createSessionWeb(options: SessionWebOptions): SessionWeb {
         .add("GET", "/api/sessions/:id", (req, res, p, url) => handleSessionJson(ctx, req, res, p.id, url));
     },
     close: () => streams.closeAll(),
-    openStreams: () => streams.openCount(),
   };
 }

@@ -76,11 +76,6 @@ export function errorView(session: Session, detail: string | null): SummaryView[
   return { reason: reason ?? session.status, text: errorText(isErrorReason(reason) ? reason : fallback), detail };
 }
 
-/** Whether the retry button belongs on this session: ended, and allowed for its author. */
-export function offersRetry(status: SessionStatus, allowed: boolean): boolean {
-  return allowed && isTerminal(status);
-}
-
 export function summaryView(summary: SessionSummary, links: SummaryLinks, now = new Date()): SummaryView {
   const { session } = summary;
   const model = modelLabel(session.selectedModelMetadata) ?? modelLabel(summary.firstStepModel);

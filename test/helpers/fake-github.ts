@@ -32,8 +32,10 @@ export type FakeThread = {
 };
 
 export type RecordedRequest = { method: string; path: string; body: unknown; at: number; query?: string };
-/** Return a [status, body] to answer instead of the fake's own handling. */
-export type Interceptor = (req: RecordedRequest) => [number, unknown] | undefined | Promise<[number, unknown] | undefined>;
+/** [status, body, headers?]: what the fake answers. */
+export type Answer = [number, unknown] | [number, unknown, Record<string, string>];
+/** Return an Answer to answer instead of the fake's own handling. */
+export type Interceptor = (req: RecordedRequest) => Answer | undefined | Promise<Answer | undefined>;
 
 export class FakeGitHub {
   readonly comments: FakeComment[] = [];
@@ -85,12 +87,12 @@ export class FakeGitHub {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const [status, body] = await this.respond(req.method ?? "GET", req.url ?? "/", Buffer.concat(chunks).toString("utf8"));
-    send(res, status, body);
+    const [status, body, headers] = await this.respond(req.method ?? "GET", req.url ?? "/", Buffer.concat(chunks).toString("utf8"));
+    send(res, status, body, headers);
   }
 
   /** Answers one request; also the reply function behind nock interceptors (see nock-github.ts). */
-  async respond(method: string, pathAndQuery: string, text: string): Promise<[number, unknown]> {
+  async respond(method: string, pathAndQuery: string, text: string): Promise<Answer> {
     const url = new URL(pathAndQuery, "http://127.0.0.1");
     const recorded: RecordedRequest = { method, path: url.pathname, body: text ? (JSON.parse(text) as unknown) : undefined, at: Date.now(), query: url.search };
     this.requests.push(recorded);
@@ -192,13 +194,13 @@ export class FakeGitHub {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (body === undefined) {
-    res.writeHead(status);
+    res.writeHead(status, headers);
     res.end();
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
   res.end(text);
 }

@@ -12,8 +12,8 @@ export function nockGitHub(fake: FakeGitHub): nock.Scope {
   for (const method of ["get", "post", "patch", "delete"] as const) {
     scope[method](/.*/).reply(async (uri, body) => {
       const text = typeof body === "string" ? body : body ? JSON.stringify(body) : "";
-      const [status, payload] = await fake.respond(method.toUpperCase(), uri, text);
-      return [status, payload === undefined ? "" : (payload as nock.Body)];
+      const [status, payload, headers] = await fake.respond(method.toUpperCase(), uri, text);
+      return [status, payload === undefined ? "" : (payload as nock.Body), headers ?? {}];
     });
   }
   return scope;

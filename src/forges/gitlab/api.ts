@@ -32,8 +32,8 @@ export type GitLabApiSettings = {
   url: string;
   token: string;
   requesterFn: (serviceOptions: ResourceOptions) => RequesterType;
-  /** Bound on each call, retries included. */
-  queryTimeoutMs: number;
+  /** Bound on each whole call, retries and waits included; null for none (attempts have their own). */
+  queryTimeoutMs: number | null;
 };
 
 export function createGitLabApi(settings: GitLabApiSettings): GitLabApi {

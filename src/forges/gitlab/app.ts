@@ -19,8 +19,6 @@ export type GitLabAppOptions = {
   accept(result: NormalizeResult): Promise<AcceptOutcome>;
   /** Tests turn retry delays and the limiter window down. */
   transport?: Omit<TransportOptions, "notesPerMinute">;
-  /** Bound on each GitLab API call (30 s). */
-  queryTimeoutMs?: number;
 };
 
 export type GitLabUser = { id: string; username: string };
@@ -49,7 +47,8 @@ export function createGitLabApp(options: GitLabAppOptions): GitLabApp {
   const { config, log } = options;
   if (!config.webhookSecret) throw new Error("the GitLab webhook route needs GITLAB_WEBHOOK_SECRET");
   const requesterFn = createGitLabRequesterFn({ notesPerMinute: config.notesPerMinute, ...options.transport });
-  const api: GitLabApi = createGitLabApi({ url: config.url, token: config.token, requesterFn, queryTimeoutMs: options.queryTimeoutMs ?? 30_000 });
+  // Calls run in jobs: each attempt is bounded by the transport, a 429's wait is not cut short.
+  const api: GitLabApi = createGitLabApi({ url: config.url, token: config.token, requesterFn, queryTimeoutMs: null });
   let self: GitLabUser | null = null;
   let selfLogins: readonly string[] = [];
 

@@ -26,6 +26,8 @@ export type TransportOptions = {
   /** The limiter's window in seconds (60); tests shorten it. */
   windowSeconds?: number;
   retry?: Partial<RetryPolicy>;
+  /** Bound on each attempt (30 s); a wait for `Retry-After` is not part of it. */
+  attemptTimeoutMs?: number;
   /** Tests record waits instead of sleeping. */
   sleep?: (ms: number) => Promise<void>;
   /** Replaces the note-creation limiter (tests count its use). */
@@ -94,6 +96,7 @@ async function errorFor(method: string, path: string, response: Response): Promi
 export function createGitLabRequesterFn(options: TransportOptions): (serviceOptions: ResourceOptions) => RequesterType {
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? 30_000;
   const noteLimiter = options.noteLimiter ?? generateRateLimiterFn(options.notesPerMinute, options.windowSeconds ?? 60);
 
   async function handle(endpoint: string, requestOptions?: Record<string, unknown>): Promise<FormattedResponse> {
@@ -117,7 +120,9 @@ export function createGitLabRequesterFn(options: TransportOptions): (serviceOpti
       if (createsNote) await noteLimiter();
       let response: Response;
       try {
-        response = await fetch(url, { method, ...(headers ? { headers } : {}), ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
+        // Each attempt gets its own deadline; gitbeaker's signal (if any) bounds the whole call.
+        const deadline = AbortSignal.timeout(attemptTimeoutMs);
+        response = await fetch(url, { method, ...(headers ? { headers } : {}), ...(body !== undefined ? { body } : {}), signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
       } catch (err: unknown) {
         countForgeRequest("gitlab", "network_error");
         // Duck-typed: the DOMException fetch rejects with may come from another realm.
@@ -130,7 +135,8 @@ export function createGitLabRequesterFn(options: TransportOptions): (serviceOpti
       if (attempt >= retry.maxAttempts || !retryable(method, response.status)) throw await errorFor(method, path, response);
       const asked = retryAfterMs(response.headers);
       const backoff = retry.baseDelayMs * 2 ** (attempt - 1);
-      await response.body?.cancel().catch(() => undefined);
+      // Frees the connection; a body that will not cancel changes nothing about the retry.
+      await response.body?.cancel().catch((err: unknown) => err);
       await sleep(Math.min(asked ?? backoff, retry.maxDelayMs));
     }
   }

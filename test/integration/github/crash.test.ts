@@ -19,7 +19,7 @@ const workers: BotProcess[] = [];
 beforeAll(async () => {
   database = await createTestDatabase();
   fake = await new FakeGitHub().start();
-  env = testEnv({ databaseUrl: database.url, env: { GHE_HOST: fake.host, GHE_PROTOCOL: "http", QUEUE_PREFIX: uniquePrefix(), LOG_LEVEL: "warn" } });
+  env = testEnv({ databaseUrl: database.url, env: { GHE_HOST: fake.host, GHE_PROTOCOL: "http", QUEUE_PREFIX: uniquePrefix(), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn" } });
   web = await startTestBot({ databaseUrl: database.url, env, roles: { web: true, workers: false } });
 });
 

@@ -92,7 +92,7 @@ describe("POST /sessions/:id/retry", () => {
     const after = await bot.bot.deps.sessions.getSession(child.id);
     expect(after).toMatchObject({ status: "finished", usage: expect.objectContaining({ durationMs: expect.any(Number) }) });
     const { rows } = await database.db.query("SELECT kind, data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parent.id]);
-    expect(rows).toEqual([{ kind: "retried", data: { sessionId: child.id, origin: "retry_button", by: "Codertocat" } }]);
+    expect(rows).toEqual([{ kind: "retried", data: { sessionId: child.id, origin: "retry_button" } }]);
 
     // A later click on the parent reaches the same child and posts nothing new.
     const again = await postRetry(form.action, form.token);
@@ -105,26 +105,48 @@ describe("POST /sessions/:id/retry", () => {
     expect(html).toContain(`Retried as <a href="${signedPath(child.id)}">Session ${child.id}</a>`);
   });
 
-  it("a retry whose started note failed is started by a later click once it has stalled", async () => {
+  it("a forge failure while starting the retry answers 502 with a link to the new session, which still runs", async () => {
     const parent = await seedSession(bot.bot, { status: "stopped", prompt: "try again", delivered: true, number: 15 });
     const form = (await retryForm(parent.id))!;
     fake.interceptors.push((r) => (r.method === "POST" && r.path.endsWith("/comments") ? [500, { message: "GitHub is down" }] : undefined));
     const failed = await postRetry(form.action, form.token);
-    expect(failed.status).toBe(502);
-    expect(await failed.text()).toContain("The new session could not be started");
-    const [child] = await childrenOf(parent.id);
-    expect((await bot.bot.deps.sessions.getSession(child!.id)).status).toBe("created");
-
     fake.interceptors.length = 0;
-    // A click right away finds the start possibly still in progress elsewhere: it only redirects.
-    expect((await postRetry(form.action, form.token)).headers.get("location")).toBe(signedPath(child!.id));
-    expect(startedNotes(child!.id)).toEqual([]);
-    // Once the child has been quiet for STALLED_START_MS, the next click starts it.
-    await database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1", [child!.id]);
+    expect(failed.status).toBe(502);
+    const [child] = await childrenOf(parent.id);
+    expect(await failed.text()).toContain(`<a href="${signedPath(child!.id).replace(/&/g, "&amp;")}">Session ${child!.id}</a>`);
+    await waitFor("the retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child!.id} -->`)));
+    expect(await childrenOf(parent.id)).toHaveLength(1);
+  });
+
+  it("a retry left in Created (its start never ran) is started by a later click, once, after it has stalled", async () => {
+    const parent = await seedSession(bot.bot, { status: "finished", prompt: "stuck", delivered: true, number: 16 });
+    const form = (await retryForm(parent.id))!;
+    // As if the process died between creating the child and starting it.
+    const { session: child } = await bot.bot.deps.sessions.createSession({
+      thread: parent.callbackContext.thread,
+      triggerKey: `retry-of-${parent.id}`,
+      triggerCommentId: null,
+      actor: parent.actor,
+      command: parent.command,
+      prompt: parent.prompt,
+      flow: parent.flow,
+      parentSessionId: parent.id,
+      origin: "retry_button",
+      title: parent.callbackContext.title,
+      threadUrl: parent.callbackContext.threadUrl,
+      triggerCreatedAt: parent.callbackContext.triggerCreatedAt,
+    });
+    // A click right away may be racing a start still in progress elsewhere: it only redirects.
+    expect((await postRetry(form.action, form.token)).headers.get("location")).toBe(signedPath(child.id));
+    expect(startedNotes(child.id)).toEqual([]);
+    expect((await bot.bot.deps.sessions.getSession(child.id)).status).toBe("created");
+
+    // Once the child has been quiet for STALLED_START_MS, the next click starts it; concurrent clicks start it once.
+    await database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1", [child.id]);
     const [a, b] = await Promise.all([postRetry(form.action, form.token), postRetry(form.action, form.token)]);
     expect([a.status, b.status]).toEqual([303, 303]);
-    await waitFor("the healed retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child!.id} -->`)));
-    expect(startedNotes(child!.id)).toHaveLength(1);
+    await waitFor("the healed retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child.id} -->`)));
+    expect(startedNotes(child.id)).toHaveLength(1);
     expect(await childrenOf(parent.id)).toHaveLength(1);
   });
 
@@ -191,13 +213,16 @@ describe("@forgebot retry", () => {
 
   it("goes through the same service: a child of the thread's last session, or a refusal while it runs", async () => {
     await comment("@forgebot explain the README", 7_000_001);
-    const first = await waitFor("first reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
-    const parentId = Number(/session=(\d+)/.exec(first.body)![1]);
+    const parentId = await waitFor("the first session", async () => {
+      const { rows } = await database.db.query<{ id: number }>("SELECT id FROM sessions WHERE trigger_comment_id = '7000001'");
+      return rows[0]?.id;
+    });
+    await waitFor("first reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${parentId} -->`)));
 
     await comment("@forgebot retry", 7_000_002);
-    const retried = await waitFor("retry reply", () => fake.live().find((c) => c.body.includes("forgebot:reply") && c.id !== first.id));
+    const children = await waitFor("the retry", async () => ((await childrenOf(parentId)).length ? childrenOf(parentId) : null));
+    const retried = await waitFor("retry reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${children[0]!.id} -->`)));
     expect(retried.body).toContain("Echo: explain the README");
-    const children = await childrenOf(parentId);
     expect(children).toMatchObject([{ origin: "retry_command", prompt: "explain the README", parent_session_id: parentId }]);
     const { rows } = await database.db.query("SELECT data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parentId]);
     expect(rows).toEqual([{ data: { sessionId: children[0]!.id, origin: "retry_command", by: "Codertocat" } }]);

@@ -182,7 +182,12 @@ describe("GET /api/sessions/:id", () => {
     await addCheckpoint(database.db, session.id, 1, toolStep("Reading.", "list_directory", { path: "src" }, ["a.ts"]));
     const res = await get(`/api${signedPath(session.id)}`);
     expect(res.status).toBe(200);
-    const body = JSON.parse(res.text) as Record<string, any>;
+    type Body = {
+      links: { page: string; events: string };
+      events: { kind: string }[];
+      checkpoints: { delta: { messages: { content: unknown[] }[] } }[];
+    };
+    const body = JSON.parse(res.text) as Body & Record<string, unknown>;
     expect(body).toMatchObject({
       id: session.id,
       status: "finished",
@@ -203,8 +208,8 @@ describe("GET /api/sessions/:id", () => {
     });
     expect(body.links.page).toBe(`http://forgebot.test${signedPath(session.id)}`);
     expect(body.links.events).toBe(`http://forgebot.test${signedPath(session.id, "/events")}`);
-    expect(body.events.map((e: { kind: string }) => e.kind)).toEqual(["created", "status", "status", "reply_posted"]);
-    expect(body.checkpoints[0].delta.messages[0].content[1]).toMatchObject({ type: "tool-call", toolName: "list_directory" });
+    expect(body.events.map((e) => e.kind)).toEqual(["created", "status", "status", "reply_posted"]);
+    expect(body.checkpoints[0]?.delta.messages[0]?.content[1]).toMatchObject({ type: "tool-call", toolName: "list_directory" });
     expect(JSON.stringify(body)).not.toContain("token");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { fence, revealInvisible, sanitizeProse, truncate } from "../../../src/agent/untrusted.js";
+import { fence, revealInvisible, sanitizeProse, stripMarkers, truncate } from "../../../src/agent/untrusted.js";
 
 describe("sanitizeProse removes what a reader of the rendered thread cannot see", () => {
   it.each([
@@ -52,5 +52,11 @@ describe("revealInvisible, fence and truncate", () => {
   it("truncates with a notice saying how much was left out", () => {
     expect(truncate("abcdef", 4)).toBe("abcd\n[truncated: 2 more characters not shown]");
     expect(truncate("abc", 4)).toBe("abc");
+  });
+});
+
+describe("stripMarkers", () => {
+  it("removes forgebot's hidden markers from model output, and nothing else", () => {
+    expect(stripMarkers("Done.\n<!-- forgebot:reply session=99 -->\n<!--FORGEBOT:started session=1 run=2--> <!-- a note -->")).toBe("Done.\n\n <!-- a note -->");
   });
 });

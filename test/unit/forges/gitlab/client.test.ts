@@ -1,4 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
+import { createServer } from "node:http";
 import nock from "nock";
 import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../../../src/forges/forge.js";
 import { createGitLabApi } from "../../../../src/forges/gitlab/api.js";
@@ -189,6 +190,31 @@ describe("GitLab transport: retries and limits", () => {
     expect(posts).toHaveLength(3);
     // The third note had to wait for the window to roll over.
     expect(posts[2]! - posts[0]!).toBeGreaterThanOrEqual(900);
+  });
+
+  it("each attempt has its own deadline: a wait longer than it does not fail the next attempt", async () => {
+    let refused = 0;
+    fake.interceptors.push((r) => (r.method === "POST" && refused++ === 0 ? [429, { message: "slow down" }, { "retry-after": "1" }] : undefined));
+    const c = client(MR, { attemptTimeoutMs: 100, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 150))) });
+    await c.postNote(MR, "after a wait longer than the attempt deadline");
+    expect(fake.botNotes()).toHaveLength(1);
+  });
+
+  it("an attempt GitLab never answers ends as a ForgeApiError without a status", async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const address = silent.address();
+    try {
+      const requesterFn = createGitLabRequesterFn({ notesPerMinute: 60, attemptTimeoutMs: 100 });
+      const api = createGitLabApi({ url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`, token: "t", requesterFn, queryTimeoutMs: null });
+      const err = await createGitLabClient(api, MR, { minAccessLevel: 30, selfUserId: "1" }).deleteNote(MR, { id: "1", type: "note" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ForgeApiError);
+      expect((err as ForgeApiError).status).toBeUndefined();
+      expect(((err as ForgeApiError).cause as Error).message).toContain("timed out");
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it("a wrong token is a 401 ForgeApiError, not retried", async () => {
