@@ -10,7 +10,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * Builds the AI SDK model for a spec. Keys are passed explicitly so the SDK never reads
- * process.env for them; Bedrock and Vertex take their cloud credentials from `env` (AWS_*)
+ * the environment for them; Bedrock and Vertex take their cloud credentials from `env` (AWS_*)
  * or Google's application default credentials.
  */
 export function createLanguageModel(spec: ModelSpec, env: Env = {}): LanguageModel {
