@@ -10,8 +10,7 @@ import type { Config } from "./config/index.js";
 import { userActor } from "./flags/actors.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
 import type { ForgeName } from "./forges/forge.js";
-import { createGitHubApp, type GitHubApp } from "./forges/github/app.js";
-import { createGitLabApp, type GitLabApp } from "./forges/gitlab/app.js";
+import { createForgeAdapters, type GitHubApp, type GitLabApp } from "./forges/adapters.js";
 import { sendJson } from "./forges/http.js";
 import { createForgeRegistry } from "./forges/registry.js";
 import { createWriteBudget, withWriteBudget } from "./forges/write-budget.js";
@@ -115,33 +114,15 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const deliveries = createDeliveryStore(db);
   const linkSecret = config.sessionLinkSecret ?? readOrCreateSecret(config.dataDir, log);
 
-  const handles = new Map<ForgeName, string>();
-  const handleFor = (forge: ForgeName) => handles.get(forge) ?? config.botHandle ?? "forgebot";
-  const acceptDeps = { deliveries, queue, handleFor };
-
-  let github: GitHubApp | null = null;
-  if (config.github) {
-    github = createGitHubApp({
-      config: config.github,
-      log,
-      maxBodyBytes: config.maxWebhookBytes,
-      accept: (result) => acceptEvent(acceptDeps, result),
-      ...(options.githubOctokit ? { Octokit: options.githubOctokit } : {}),
-    });
-    const slug = config.botHandle ? null : await github.fetchSlug();
-    handles.set("github", config.botHandle ?? slug ?? "forgebot");
-    github.setSelfLogins([handleFor("github"), `${handleFor("github")}[bot]`]);
-  }
-
-  let gitlab: GitLabApp | null = null;
-  if (config.gitlab) {
-    gitlab = createGitLabApp({ config: config.gitlab, log, maxBodyBytes: config.maxWebhookBytes, accept: (result) => acceptEvent(acceptDeps, result) });
-    // The token's user is "self" (never answered); its username is the handle unless BOT_HANDLE is set.
-    // Bounded: an unreachable GitLab logs a warning and start-up goes on with the configured handle.
-    const self = await gitlab.fetchSelf();
-    handles.set("gitlab", config.botHandle ?? self?.username ?? "forgebot");
-    gitlab.setSelfLogins([handleFor("gitlab")]);
-  }
+  // Mentions are accepted through a late-bound handle lookup: adapters resolve handles at start.
+  let handleFor: (forge: ForgeName) => string = () => config.botHandle ?? "forgebot";
+  const acceptDeps = { deliveries, queue, handleFor: (forge: ForgeName) => handleFor(forge) };
+  const { github, gitlab, ...adapters } = await createForgeAdapters(config, {
+    log,
+    accept: (result) => acceptEvent(acceptDeps, result),
+    ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}),
+  });
+  handleFor = adapters.handleFor;
 
   // Every note post and delete goes through one budget per installation/project, shared
   // across processes through Redis when it is configured.

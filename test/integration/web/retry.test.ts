@@ -105,7 +105,7 @@ describe("POST /sessions/:id/retry", () => {
     expect(html).toContain(`Retried as <a href="${signedPath(child.id)}">Session ${child.id}</a>`);
   });
 
-  it("a forge failure while starting the retry answers 502 with a link to the new session, which still runs", async () => {
+  it("a forge failure while starting the retry answers 502 with a link to the new session; a later click finishes the start", async () => {
     const parent = await seedSession(bot.bot, { status: "stopped", prompt: "try again", delivered: true, number: 15 });
     const form = (await retryForm(parent.id))!;
     fake.interceptors.push((r) => (r.method === "POST" && r.path.endsWith("/comments") ? [500, { message: "GitHub is down" }] : undefined));
@@ -114,7 +114,14 @@ describe("POST /sessions/:id/retry", () => {
     expect(failed.status).toBe(502);
     const [child] = await childrenOf(parent.id);
     expect(await failed.text()).toContain(`<a href="${signedPath(child!.id).replace(/&/g, "&amp;")}">Session ${child!.id}</a>`);
+
+    // A minute later the user presses Retry again: a child still not started is started now.
+    await database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1 AND status = 'created'", [child!.id]);
+    const again = await postRetry(form.action, form.token);
+    expect(again.status).toBe(303);
+    expect(again.headers.get("location")).toBe(signedPath(child!.id));
     await waitFor("the retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child!.id} -->`)));
+    expect(startedNotes(child!.id).length).toBeLessThanOrEqual(1);
     expect(await childrenOf(parent.id)).toHaveLength(1);
   });
 
