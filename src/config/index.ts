@@ -70,8 +70,8 @@ export type Config = Readonly<{
   };
   /** Forge write budgets (see src/forges/write-budget.ts). */
   writeLimits: {
-    github: { perMinute: number; perHour: number | null };
-    gitlab: { perMinute: number; perHour: number | null };
+    github: { perMinute: number; perHour: number | null; deletesPerMinute: number };
+    gitlab: { perMinute: number; perHour: number | null; deletesPerMinute: number };
   };
   heartbeatTimeoutMs: number;
   reaperIntervalMs: number;
@@ -179,8 +179,8 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
       stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
     },
     writeLimits: {
-      github: { perMinute: env.GITHUB_WRITES_PER_MINUTE, perHour: env.GITHUB_WRITES_PER_HOUR },
-      gitlab: { perMinute: env.GITLAB_NOTES_PER_MINUTE, perHour: null },
+      github: { perMinute: env.GITHUB_WRITES_PER_MINUTE, perHour: env.GITHUB_WRITES_PER_HOUR, deletesPerMinute: env.GITHUB_DELETES_PER_MINUTE },
+      gitlab: { perMinute: env.GITLAB_NOTES_PER_MINUTE, perHour: null, deletesPerMinute: env.GITLAB_DELETES_PER_MINUTE },
     },
     heartbeatTimeoutMs: env.HEARTBEAT_TIMEOUT_MINUTES * 60_000,
     reaperIntervalMs: env.REAPER_INTERVAL_MS,

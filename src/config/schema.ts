@@ -85,11 +85,14 @@ export const envSchema = z.object({
   /** Notes the bot may create per minute (GitLab.com allows 60 per user). */
   GITLAB_NOTES_PER_MINUTE: intInRange(1, 10_000, 60),
   /**
-   * GitHub's documented secondary limits: ~80 content-creating requests a minute and 500 an
-   * hour. forgebot counts every note post and delete against them (conservative).
+   * GitHub's documented secondary limits on content-creating requests (note posts): ~80 a
+   * minute and 500 an hour.
    */
   GITHUB_WRITES_PER_MINUTE: intInRange(1, 100_000, 80),
   GITHUB_WRITES_PER_HOUR: intInRange(1, 1_000_000, 500),
+  /** Deletes create no content: they only spend REST points (900 a minute, 5 a write). */
+  GITHUB_DELETES_PER_MINUTE: intInRange(1, 100_000, 120),
+  GITLAB_DELETES_PER_MINUTE: intInRange(1, 100_000, 300),
   SESSION_CONCURRENCY: intInRange(1, 1000, 10),
   LIFECYCLE_CONCURRENCY: intInRange(1, 1000, 20),
   /** How long a worker holds a job lock before BullMQ treats it as stalled. */

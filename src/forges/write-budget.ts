@@ -11,8 +11,8 @@ export interface WriteBudget {
   run<T>(thread: ThreadRef, kind: WriteKind, fn: () => Promise<T>): Promise<T>;
 }
 
-/** Per-forge limits on writes (note posts and deletes) per scope. */
-export type ForgeLimits = { perMinute: number; perHour: number | null };
+/** Per-forge limits per scope: note posts (content-creating) and, apart, note deletes. */
+export type ForgeLimits = { perMinute: number; perHour: number | null; deletesPerMinute: number };
 
 /** Lower runs first: a late started note is what users see; a late delete is cosmetic. */
 const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, delete: 6 };
@@ -74,11 +74,13 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
     return found;
   }
   /**
-   * One queue per scope, so priorities order every write of an installation; the hourly budget
-   * (GitHub) is a second limiter chained behind it.
+   * Note posts of a scope share one queue, so priorities order them (started notes first); the
+   * hourly budget (GitHub) is chained behind it. Deletes create no content and have their own
+   * budget, so a backlog of cosmetic deletes never holds a started note back.
    */
-  function limiter(forge: ForgeName, scope: string): Bottleneck {
+  function limiter(forge: ForgeName, scope: string, kind: WriteKind): Bottleneck {
     const limits = options.limits[forge];
+    if (kind === "delete") return group(`${forge}-deletes`, bucket(limits.deletesPerMinute, 60_000)).key(scope);
     const perMinute = group(`${forge}-minute`, bucket(limits.perMinute, 60_000)).key(scope);
     if (limits.perHour) perMinute.chain(group(`${forge}-hour`, bucket(limits.perHour, 3_600_000)).key(scope));
     return perMinute;
@@ -98,7 +100,7 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
   }
 
   async function scheduleOnce<T>(forge: ForgeName, scope: string, kind: WriteKind, fn: () => Promise<T>): Promise<T> {
-    return limiter(forge, scope).schedule({ priority: PRIORITY[kind], expiration: 120_000 }, async () => {
+    return limiter(forge, scope, kind).schedule({ priority: PRIORITY[kind], expiration: 120_000 }, async () => {
       const wait = (await pausedUntil(scope)) - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       return fn();

@@ -14,7 +14,9 @@ function watchForStop(deps: LifecycleDeps, sessionId: number, controller: AbortC
     deps.sessions
       .findSession(sessionId)
       .then((s) => {
+        // Stopped by a user, or failed by the reaper: either way nobody waits for this run.
         if (s?.status === "stopped") controller.abort(new FlowError("stopped"));
+        else if (s && isTerminal(s.status)) controller.abort(new FlowError("timeout"));
       })
       .catch((err: unknown) => deps.log.warn({ sessionId, err }, "stop watch poll failed"));
   }, deps.stopPollMs ?? 1000);

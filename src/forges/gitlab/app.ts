@@ -121,7 +121,14 @@ export function createGitLabApp(options: GitLabAppOptions): GitLabApp {
       selfUserId: self?.id ?? null,
       selfUsernames: [...selfLogins, ...(self ? [self.username] : [])],
     });
-    const outcome = await options.accept(result);
+    let outcome: AcceptOutcome;
+    try {
+      outcome = await options.accept(result);
+    } catch (err: unknown) {
+      // Storage or queue unavailable: answered 500 by the server, counted for the webhook SLO.
+      count(event, "error");
+      throw err;
+    }
     count(event, outcome);
     const deliveryId = result.kind === "mention" ? result.event.deliveryKey : idempotencyKey;
     log.debug({ deliveryId, forge: "gitlab", event: hook, outcome }, "webhook handled");

@@ -9,7 +9,7 @@ let budget: ClosableWriteBudget | undefined;
 
 function make(perMinute: number): ClosableWriteBudget {
   budget = createWriteBudget({
-    limits: { github: { perMinute, perHour: null }, gitlab: { perMinute, perHour: null } },
+    limits: { github: { perMinute, perHour: null, deletesPerMinute: perMinute }, gitlab: { perMinute, perHour: null, deletesPerMinute: perMinute } },
     prefix: "unit",
     log: createLogger("silent"),
   });
@@ -33,15 +33,25 @@ describe("write budget", () => {
     expect(writeScope({ ...thread, forge: "gitlab", host: "gitlab.com", installationId: undefined })).toBe("gitlab-gitlab.com");
   });
 
-  it("lets started notes go before queued replies and deletions once the budget is spent", async () => {
-    // 120 a minute: a burst of 60, then one a second. Spend the burst, then queue one of each.
+  it("lets started notes go before queued replies once the budget is spent", async () => {
+    // 120 a minute: a burst of 60, then one a second. Spend the burst, then queue the rest.
     const b = make(120);
     const order: string[] = [];
     const write = (kind: WriteKind, name: string) => b.run(thread, kind, async () => void order.push(name));
     await Promise.all(Array.from({ length: 60 }, (_, i) => write("reply", `warm-${i}`)));
-    const queued = [write("delete", "delete"), write("reply", "reply"), write("started_note", "started")];
+    const queued = [write("reply", "reply"), write("notice", "notice"), write("started_note", "started")];
     await Promise.all(queued);
-    expect(order.slice(60)).toEqual(["started", "reply", "delete"]);
+    expect(order.slice(60)).toEqual(["started", "notice", "reply"]);
+  }, 10_000);
+
+  it("keeps deletes on a budget of their own: a delete backlog never holds a started note", async () => {
+    const b = make(120);
+    const order: string[] = [];
+    await Promise.all(Array.from({ length: 60 }, (_, i) => b.run(thread, "delete", async () => void order.push(`delete-${i}`))));
+    const t0 = Date.now();
+    await b.run(thread, "started_note", async () => void order.push("started"));
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(order.at(-1)).toBe("started");
   }, 10_000);
 
   it("never lets a window see more than the budget", async () => {
