@@ -18,6 +18,21 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
+/**
+ * Reads a webhook body as text; a body over `limit` is answered 413 here (after `onTooLarge`,
+ * for the caller's metrics) and null is returned.
+ */
+export async function readWebhookBody(req: IncomingMessage, res: ServerResponse, limit: number, onTooLarge: () => void): Promise<string | null> {
+  try {
+    return (await readBody(req, limit)).toString("utf8");
+  } catch (err: unknown) {
+    if (!(err instanceof BodyTooLargeError)) throw err;
+    onTooLarge();
+    sendJson(res, 413, { error: `body exceeds ${limit} bytes` });
+    return null;
+  }
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);

@@ -5,7 +5,7 @@ import type { GitHubConfig } from "../../config/index.js";
 import { countForgeRequest, forgeRequestErrorOutcome, webhooksReceived } from "../../metrics/index.js";
 import type { AcceptOutcome } from "../../sessions/accept.js";
 import type { Forge, NormalizeResult } from "../forge.js";
-import { BodyTooLargeError, header, isJsonContentType, parseJson, readBody, sendJson } from "../http.js";
+import { header, isJsonContentType, parseJson, readWebhookBody, sendJson } from "../http.js";
 import { createGitHubClient } from "./client.js";
 import { githubMarkdown } from "./markdown.js";
 import { HANDLED_EVENTS, normalizeGitHubEvent } from "./normalize.js";
@@ -99,14 +99,8 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
       count(event, "unauthorized");
       return sendJson(res, 401, { error: "missing X-Hub-Signature-256 header" });
     }
-    let raw: string;
-    try {
-      raw = (await readBody(req, options.maxBodyBytes)).toString("utf8");
-    } catch (err: unknown) {
-      if (!(err instanceof BodyTooLargeError)) throw err;
-      count(event, "too_large");
-      return sendJson(res, 413, { error: `body exceeds ${options.maxBodyBytes} bytes` });
-    }
+    const raw = await readWebhookBody(req, res, options.maxBodyBytes, () => count(event, "too_large"));
+    if (raw === null) return;
     if (!(await probot.webhooks.verify(raw, signature).catch(() => false))) {
       count(event, "unauthorized");
       return sendJson(res, 401, { error: "signature does not match" });

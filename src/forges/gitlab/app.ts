@@ -5,7 +5,7 @@ import type { GitLabConfig } from "../../config/index.js";
 import { webhooksReceived } from "../../metrics/index.js";
 import type { AcceptOutcome } from "../../sessions/accept.js";
 import type { Forge, NormalizeResult } from "../forge.js";
-import { BodyTooLargeError, header, isJsonContentType, parseJson, readBody, sendJson } from "../http.js";
+import { header, isJsonContentType, parseJson, readWebhookBody, sendJson } from "../http.js";
 import { call, createGitLabApi, type GitLabApi } from "./api.js";
 import { createGitLabClient } from "./client.js";
 import { gitlabMarkdown } from "./markdown.js";
@@ -97,14 +97,8 @@ export function createGitLabApp(options: GitLabAppOptions): GitLabApp {
       count(event, "unhandled_event");
       return sendJson(res, 200, { outcome: "unhandled_event" });
     }
-    let raw: string;
-    try {
-      raw = (await readBody(req, options.maxBodyBytes)).toString("utf8");
-    } catch (err: unknown) {
-      if (!(err instanceof BodyTooLargeError)) throw err;
-      count(event, "too_large");
-      return sendJson(res, 413, { error: `body exceeds ${options.maxBodyBytes} bytes` });
-    }
+    const raw = await readWebhookBody(req, res, options.maxBodyBytes, () => count(event, "too_large"));
+    if (raw === null) return;
     if (!isJsonContentType(req)) {
       count(event, "unsupported_media_type");
       return sendJson(res, 415, { error: "expects Content-Type: application/json" });

@@ -1,12 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import nock from "nock";
+import { beforeAll, describe, expect, it } from "@jest/globals";
 import { createGateStore, type GateStore } from "../../../src/flags/gate-store.js";
 import type { Flow } from "../../../src/sessions/flow.js";
-import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
-import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
-import { FakeGitHub } from "../../helpers/fake-github.js";
+import { waitFor } from "../../helpers/bot.js";
 import { signedHeaders } from "../../helpers/github-app.js";
-import { nockGitHub } from "../../helpers/nock-github.js";
+import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
 
 const echoFlow: Flow = {
@@ -16,9 +13,6 @@ const echoFlow: Flow = {
   },
 };
 
-let database: TestDatabase;
-let bot: TestBot;
-let fake: FakeGitHub;
 let store: GateStore;
 
 /** Posts an issue comment by `login` on the example issue; returns its delivery id. */
@@ -31,14 +25,14 @@ async function comment(commentId: number, body: string, login = "Codertocat"): P
   });
   const deliveryId = `retry-flag-${commentId}`;
   const text = JSON.stringify(payload);
-  const res = await fetch(`${bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", deliveryId, text), body: text });
+  const res = await fetch(`${h.bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", deliveryId, text), body: text });
   expect(res.status).toBe(202);
   return deliveryId;
 }
 
 async function processed(deliveryId: string): Promise<void> {
   await waitFor(`delivery ${deliveryId} processed`, async () => {
-    const { rows } = await database.db.query<{ status: string }>("SELECT status FROM webhook_deliveries WHERE delivery_key = $1", [deliveryId]);
+    const { rows } = await h.database.db.query<{ status: string }>("SELECT status FROM webhook_deliveries WHERE delivery_key = $1", [deliveryId]);
     return rows[0] && rows[0].status !== "received";
   });
 }
@@ -46,23 +40,23 @@ async function processed(deliveryId: string): Promise<void> {
 type Row = { id: number; origin: string; actor_login: string; parent_session_id: number | null };
 
 async function retrySessions(): Promise<Row[]> {
-  const { rows } = await database.db.query<Row>("SELECT id, origin, actor_login, parent_session_id FROM sessions WHERE origin LIKE 'retry%' ORDER BY id");
+  const { rows } = await h.database.db.query<Row>("SELECT id, origin, actor_login, parent_session_id FROM sessions WHERE origin LIKE 'retry%' ORDER BY id");
   return rows;
 }
 
 /** Every session has ended and every started note is gone: the next retry has an ended parent. */
 async function settled(): Promise<void> {
   await waitFor("sessions ended", async () => {
-    const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions WHERE status NOT IN ('finished', 'failed', 'stopped')");
-    return rows[0]!.n === 0 && !fake.live().some((c) => c.body.includes("forgebot:started"));
+    const { rows } = await h.database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions WHERE status NOT IN ('finished', 'failed', 'stopped')");
+    return rows[0]!.n === 0 && !h.fake.live().some((c) => c.body.includes("forgebot:started"));
   });
 }
 
 /** The retry button on the session page and `retryAllowed` in its JSON, from the reply's signed link. */
 async function retryOffered(replyBody: string): Promise<{ button: boolean; json: boolean }> {
   const link = /\[View session\]\(http:\/\/forgebot\.test(\/sessions\/\d+\?sig=[\w-]+)\)/.exec(replyBody)![1]!;
-  const page = await fetch(`${bot.baseUrl}${link}`);
-  const api = await fetch(`${bot.baseUrl}/api${link}`);
+  const page = await fetch(`${h.bot.baseUrl}${link}`);
+  const api = await fetch(`${h.bot.baseUrl}/api${link}`);
   expect([page.status, api.status]).toEqual([200, 200]);
   const html = await page.text();
   return { button: html.includes('<form class="retry"'), json: ((await api.json()) as { retryAllowed: boolean }).retryAllowed };
@@ -70,43 +64,30 @@ async function retryOffered(replyBody: string): Promise<{ button: boolean; json:
 
 /** Waits until the bot's own cached evaluation reflects the change (the NOTIFY arrived). */
 async function botSees(actor: string, expected: boolean): Promise<void> {
-  await waitFor(`manual_retry ${expected} for ${actor}`, async () => (await bot.bot.flags.isEnabled("manual_retry", actor)) === expected, 5000);
+  await waitFor(`manual_retry ${expected} for ${actor}`, async () => (await h.bot.bot.flags.isEnabled("manual_retry", actor)) === expected, 5000);
 }
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  store = createGateStore(database.db);
-  bot = await startTestBot({ databaseUrl: database.url, flows: [echoFlow] });
-});
+const h = useGitHubBot({ flows: [echoFlow] });
 
-afterAll(async () => {
-  await bot.stop();
-  await database.drop();
-  nock.cleanAll();
-  nock.enableNetConnect();
-});
-
-beforeEach(() => {
-  nock.cleanAll();
-  fake = new FakeGitHub();
-  nockGitHub(fake);
+beforeAll(() => {
+  store = createGateStore(h.database.db);
 });
 
 describe("manual_retry flag", () => {
   it("off for an actor: their `@forgebot retry` makes no retry and the retry policy refuses them; on: the retry runs", async () => {
     await comment(6_000_001, "@forgebot summarize this issue");
-    const first = await waitFor("first reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    const first = await waitFor("first reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
     await settled();
     // On by default (config/feature_flags/manual_retry.yml) for everyone.
-    expect(await bot.bot.deps.retryPolicy.retryAllowed({ id: "1", login: "Codertocat", forge: "github" })).toBe(true);
+    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ id: "1", login: "Codertocat", forge: "github" })).toBe(true);
     expect(await retryOffered(first.body)).toEqual({ button: true, json: true });
 
     // Off for everyone except hubot.
     await store.setBoolean("manual_retry", false);
     await store.addValues("manual_retry", "actors", ["github:hubot"]);
     await botSees("github:codertocat", false);
-    expect(await bot.bot.deps.retryPolicy.retryAllowed({ id: "1", login: "Codertocat", forge: "github" })).toBe(false);
-    expect(await bot.bot.deps.retryPolicy.retryAllowed({ id: "2", login: "Hubot", forge: "github" })).toBe(true);
+    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ id: "1", login: "Codertocat", forge: "github" })).toBe(false);
+    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ id: "2", login: "Hubot", forge: "github" })).toBe(true);
     // Codertocat's session page no longer offers the retry button.
     expect(await retryOffered(first.body)).toEqual({ button: false, json: false });
 
@@ -119,7 +100,7 @@ describe("manual_retry flag", () => {
     const [byHubot] = await waitFor("hubot's retry", async () => ((await retrySessions()).length === 1 ? retrySessions() : null));
     expect(byHubot).toMatchObject({ origin: "retry_command", actor_login: "hubot" });
     expect(byHubot!.parent_session_id).not.toBeNull();
-    await waitFor("hubot's retry reply", () => fake.live().find((c) => c.body.includes(`forgebot:reply session=${byHubot!.id} `)));
+    await waitFor("hubot's retry reply", () => h.fake.live().find((c) => c.body.includes(`forgebot:reply session=${byHubot!.id} `)));
     await settled();
 
     // Codertocat enabled too: the same command now retries.
@@ -128,6 +109,6 @@ describe("manual_retry flag", () => {
     await processed(await comment(6_000_004, "@forgebot retry"));
     const retries = await waitFor("codertocat's retry", async () => ((await retrySessions()).length === 2 ? retrySessions() : null));
     expect(retries[1]).toMatchObject({ origin: "retry_command", actor_login: "Codertocat", parent_session_id: byHubot!.id });
-    await waitFor("codertocat's retry reply", () => fake.live().find((c) => c.body.includes(`forgebot:reply session=${retries[1]!.id} `)));
+    await waitFor("codertocat's retry reply", () => h.fake.live().find((c) => c.body.includes(`forgebot:reply session=${retries[1]!.id} `)));
   });
 });

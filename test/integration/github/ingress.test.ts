@@ -1,24 +1,19 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import nock from "nock";
+import { describe, expect, it } from "@jest/globals";
 import type { Flow } from "../../../src/sessions/flow.js";
 import { registry } from "../../../src/metrics/index.js";
-import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
-import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
-import { FakeGitHub } from "../../helpers/fake-github.js";
+import { startTestBot, waitFor } from "../../helpers/bot.js";
 import { signedHeaders } from "../../helpers/github-app.js";
-import { nockGitHub } from "../../helpers/nock-github.js";
+import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
 
 const echoFlow: Flow = { name: "chat", run: async (s) => ({ kind: "finished", markdown: `Echo: ${s.prompt}` }) };
 
-let database: TestDatabase;
-let bot: TestBot;
-let fake: FakeGitHub;
+const h = useGitHubBot({ flows: [echoFlow] });
 let n = 0;
 
 async function post(event: string, payload: unknown, headers: Record<string, string> = {}) {
   const body = typeof payload === "string" ? payload : JSON.stringify(payload);
-  return fetch(`${bot.baseUrl}/api/github/webhooks`, {
+  return fetch(`${h.bot.baseUrl}/api/github/webhooks`, {
     method: "POST",
     headers: { ...(await signedHeaders(event, `ing-${++n}`, body)), ...headers },
     body,
@@ -34,7 +29,7 @@ function comment(body: string, patch: (p: any) => void = () => undefined) {
 }
 
 async function count(sql: string): Promise<number> {
-  const { rows } = await database.db.query<{ n: number }>(sql);
+  const { rows } = await h.database.db.query<{ n: number }>(sql);
   return rows[0]!.n;
 }
 
@@ -44,29 +39,11 @@ async function metricValue(name: string, labels: Record<string, string>): Promis
   return value?.value ?? 0;
 }
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  bot = await startTestBot({ databaseUrl: database.url, flows: [echoFlow] });
-});
-
-afterAll(async () => {
-  await bot.stop();
-  await database.drop();
-  nock.cleanAll();
-  nock.enableNetConnect();
-});
-
-beforeEach(() => {
-  nock.cleanAll();
-  fake = new FakeGitHub();
-  nockGitHub(fake);
-});
-
 describe("webhook verification and parsing", () => {
   it("a bad signature is refused with 401 and makes no session", async () => {
     const res = await post("issue_comment", comment("@forgebot hi"), { "x-hub-signature-256": "sha256=" + "0".repeat(64) });
     expect(res.status).toBe(401);
-    const unsigned = await fetch(`${bot.baseUrl}/api/github/webhooks`, {
+    const unsigned = await fetch(`${h.bot.baseUrl}/api/github/webhooks`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-github-event": "issue_comment", "x-github-delivery": "u1" },
       body: JSON.stringify(comment("@forgebot hi")),
@@ -83,7 +60,7 @@ describe("webhook verification and parsing", () => {
 
   it("missing event or delivery headers are a 400; wrong content type a 415", async () => {
     const body = JSON.stringify(comment("@forgebot hi"));
-    const noEvent = await fetch(`${bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const noEvent = await fetch(`${h.bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body });
     expect(noEvent.status).toBe(400);
     const form = await post("issue_comment", comment("@forgebot hi"), { "content-type": "application/x-www-form-urlencoded" });
     expect(form.status).toBe(415);
@@ -96,7 +73,7 @@ describe("webhook verification and parsing", () => {
   });
 
   it("a body over the size limit is a 413", async () => {
-    const small = await startTestBot({ databaseUrl: database.url, env: { MAX_WEBHOOK_BYTES: "2048" }, roles: { web: true, workers: false } });
+    const small = await startTestBot({ databaseUrl: h.database.url, env: { MAX_WEBHOOK_BYTES: "2048" }, roles: { web: true, workers: false } });
     try {
       const body = JSON.stringify(comment("@forgebot " + "x".repeat(4096)));
       const res = await fetch(`${small.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", "big", body), body });
@@ -122,30 +99,30 @@ describe("who and what is answered", () => {
     expect(await res.json()).toEqual({ outcome });
     await new Promise((r) => setTimeout(r, 200));
     expect(await count("SELECT count(*)::int AS n FROM sessions")).toBe(0);
-    expect(fake.writes()).toHaveLength(0);
+    expect(h.fake.writes()).toHaveLength(0);
   });
 
   it("a read-only commenter gets one explanation per thread and no session", async () => {
-    fake.permissions.set("reader", "read");
+    h.fake.permissions.set("reader", "read");
     const first = comment("@forgebot please explain", (p) => { p.comment.user.login = "reader"; p.comment.user.id = 555; p.sender.login = "reader"; });
     const second = comment("@forgebot again?", (p) => { p.comment.user.login = "reader"; p.comment.user.id = 555; p.sender.login = "reader"; });
     expect((await post("issue_comment", first)).status).toBe(202);
-    await waitFor("explanation", () => fake.live().find((c) => c.body.includes("denied actor=555")));
+    await waitFor("explanation", () => h.fake.live().find((c) => c.body.includes("denied actor=555")));
     expect((await post("issue_comment", second)).status).toBe(202);
     await waitFor("second delivery processed", async () => (await count("SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'denied'")) === 2);
-    const notes = fake.live();
+    const notes = h.fake.live();
     expect(notes).toHaveLength(1);
     expect(notes[0]!.body).toContain("@reader only people with write access can use @forgebot");
     expect(await count("SELECT count(*)::int AS n FROM sessions")).toBe(0);
   });
 
   it("maintain is allowed, triage is not", async () => {
-    fake.permissions.set("maint", "maintain");
-    fake.permissions.set("triager", "triage");
+    h.fake.permissions.set("maint", "maintain");
+    h.fake.permissions.set("triager", "triage");
     await post("issue_comment", comment("@forgebot hi from maint", (p) => { p.comment.user.login = "maint"; p.comment.user.id = 601; }));
     await post("issue_comment", comment("@forgebot hi from triage", (p) => { p.comment.user.login = "triager"; p.comment.user.id = 602; }));
-    await waitFor("maintainer reply", () => fake.live().find((c) => c.body.includes("Echo: hi from maint")));
-    await waitFor("triage explanation", () => fake.live().find((c) => c.body.includes("denied actor=602")));
+    await waitFor("maintainer reply", () => h.fake.live().find((c) => c.body.includes("Echo: hi from maint")));
+    await waitFor("triage explanation", () => h.fake.live().find((c) => c.body.includes("denied actor=602")));
     expect(await count("SELECT count(*)::int AS n FROM sessions WHERE actor_login = 'triager'")).toBe(0);
   });
 });
@@ -157,14 +134,14 @@ describe("deleting the started note", () => {
     ["403", 403, "started_note_delete_failed", "failed"],
   ] as const)("%s → the reply still posts and the outcome is recorded", async (_name, status, eventKind, outcome) => {
     const before = await metricValue("forgebot_started_note_deletions_total", { forge: "github", outcome });
-    fake.interceptors.push((r) => (r.method === "DELETE" ? [status, { message: "nope" }] : undefined));
+    h.fake.interceptors.push((r) => (r.method === "DELETE" ? [status, { message: "nope" }] : undefined));
     await post("issue_comment", comment(`@forgebot delete fails with ${status}`));
-    const reply = await waitFor("reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    const reply = await waitFor("reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
     expect(reply.body).toContain(`Echo: delete fails with ${status}`);
     const sessionId = Number(/session=(\d+)/.exec(reply.body)![1]);
     // The reply is on the forge a moment before its event is recorded.
     const kinds = await waitFor("reply event", async () => {
-      const { rows } = await database.db.query<{ kind: string }>("SELECT kind FROM session_events WHERE session_id = $1 ORDER BY id", [sessionId]);
+      const { rows } = await h.database.db.query<{ kind: string }>("SELECT kind FROM session_events WHERE session_id = $1 ORDER BY id", [sessionId]);
       const list = rows.map((r) => r.kind);
       return list.includes("reply_posted") ? list : null;
     });

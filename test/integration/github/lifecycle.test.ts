@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import nock from "nock";
+import { describe, expect, it } from "@jest/globals";
 import { helpFlow } from "../../../src/agent/flows/help.js";
 import type { Flow } from "../../../src/sessions/flow.js";
-import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
-import { FakeGitHub } from "../../helpers/fake-github.js";
-import { signedHeaders } from "../../helpers/github-app.js";
-import { nockGitHub } from "../../helpers/nock-github.js";
+import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
-import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
+import { waitFor } from "../../helpers/bot.js";
 
 /** A flow that answers with the prompt it was given, or a blank answer for "blank". */
 const echoFlow: Flow = {
@@ -17,38 +13,16 @@ const echoFlow: Flow = {
   },
 };
 
-let database: TestDatabase;
-let bot: TestBot;
-let fake: FakeGitHub;
-let delivery = 0;
+const h = useGitHubBot({ flows: [echoFlow, helpFlow] });
 
-async function post(event: string, payload: unknown, deliveryId = `d-${++delivery}`) {
-  const body = JSON.stringify(payload);
-  return fetch(`${bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders(event, deliveryId, body), body });
+async function post(event: string, payload: unknown, deliveryId?: string) {
+  return h.post(event, payload, deliveryId);
 }
 
 async function sessionCount(): Promise<number> {
-  const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+  const { rows } = await h.database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
   return rows[0]!.n;
 }
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  bot = await startTestBot({ databaseUrl: database.url, flows: [echoFlow, helpFlow] });
-});
-
-afterAll(async () => {
-  await bot.stop();
-  await database.drop();
-  nock.cleanAll();
-  nock.enableNetConnect();
-});
-
-beforeEach(() => {
-  nock.cleanAll();
-  fake = new FakeGitHub();
-  nockGitHub(fake);
-});
 
 describe("GitHub lifecycle on the example payloads", () => {
   it("issue_comment.created: started note, run, note deleted, reply with the link", async () => {
@@ -58,19 +32,19 @@ describe("GitHub lifecycle on the example payloads", () => {
     const res = await post("issue_comment", payload);
     expect(res.status).toBe(202);
 
-    const reply = await waitFor("reply", () => fake.live({ kind: "issue_comment" }).find((c) => c.body.includes("forgebot:reply")));
+    const reply = await waitFor("reply", () => h.fake.live({ kind: "issue_comment" }).find((c) => c.body.includes("forgebot:reply")));
     expect(reply.number).toBe(payload.issue.number);
     expect(reply.body).toContain("Echo: what does this issue ask for?");
     expect(reply.body).toMatch(/\[View session\]\(http:\/\/forgebot\.test\/sessions\/\d+\?sig=[\w-]+\)/);
 
-    const started = fake.comments.find((c) => c.body.includes("forgebot:started"));
+    const started = h.fake.comments.find((c) => c.body.includes("forgebot:started"));
     expect(started?.body).toMatch(/^Started session \d+ and will let you know when it's finished\./);
     expect(started?.body).toMatch(/<!-- forgebot:started session=\d+ -->/);
     expect(started?.deleted).toBe(true);
 
     // The reply is visible on the forge a moment before its id is recorded.
     const rows = await waitFor("reply recorded", async () => {
-      const result = await database.db.query("SELECT status, started_note_id, reply_note_id FROM sessions");
+      const result = await h.database.db.query("SELECT status, started_note_id, reply_note_id FROM sessions");
       return result.rows[0]?.reply_note_id ? result.rows : null;
     });
     expect(rows).toEqual([{ status: "finished", started_note_id: String(started!.id), reply_note_id: String(reply.id) }]);
@@ -83,13 +57,13 @@ describe("GitHub lifecycle on the example payloads", () => {
     });
     expect((await post("pull_request_review_comment", payload)).status).toBe(202);
 
-    const reply = await waitFor("review reply", () => fake.live({ kind: "review_comment" }).find((c) => c.body.includes("forgebot:reply")));
+    const reply = await waitFor("review reply", () => h.fake.live({ kind: "review_comment" }).find((c) => c.body.includes("forgebot:reply")));
     expect(reply.inReplyTo).toBe(111);
     expect(reply.number).toBe(payload.pull_request.number);
-    const started = fake.comments.find((c) => c.kind === "review_comment" && c.body.includes("forgebot:started"));
+    const started = h.fake.comments.find((c) => c.kind === "review_comment" && c.body.includes("forgebot:started"));
     expect(started?.inReplyTo).toBe(111);
     expect(started?.deleted).toBe(true);
-    expect(fake.live({ kind: "issue_comment" })).toHaveLength(0);
+    expect(h.fake.live({ kind: "issue_comment" })).toHaveLength(0);
   });
 
   it("pull_request_review.submitted: review body answered as a pull request comment", async () => {
@@ -97,10 +71,10 @@ describe("GitHub lifecycle on the example payloads", () => {
       p.review.body = "@forgebot help";
     });
     expect((await post("pull_request_review", payload)).status).toBe(202);
-    const reply = await waitFor("reply", () => fake.live({ kind: "issue_comment" }).find((c) => c.body.includes("forgebot:reply")));
+    const reply = await waitFor("reply", () => h.fake.live({ kind: "issue_comment" }).find((c) => c.body.includes("forgebot:reply")));
     expect(reply.number).toBe(payload.pull_request.number);
     expect(reply.body).toContain("@forgebot stop");
-    expect(fake.comments.find((c) => c.body.includes("forgebot:started"))?.deleted).toBe(true);
+    expect(h.fake.comments.find((c) => c.body.includes("forgebot:started"))?.deleted).toBe(true);
   });
 
   it("a blank result posts a reply holding only the link", async () => {
@@ -109,7 +83,7 @@ describe("GitHub lifecycle on the example payloads", () => {
       p.comment.body = "@forgebot blank";
     });
     await post("issue_comment", payload);
-    const reply = await waitFor("reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    const reply = await waitFor("reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
     expect(reply.body.trim()).toMatch(/^\[View session\]\([^)]+\)\n\n<!-- forgebot:reply session=\d+ -->$/);
   });
 
@@ -121,10 +95,10 @@ describe("GitHub lifecycle on the example payloads", () => {
     const before = await sessionCount();
     const statuses = await Promise.all(Array.from({ length: 10 }, () => post("issue_comment", payload, "same-delivery")).map(async (r) => (await r).status));
     expect(statuses.every((s) => s === 202)).toBe(true);
-    await waitFor("reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")));
+    await waitFor("reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
     await new Promise((r) => setTimeout(r, 500));
     expect(await sessionCount()).toBe(before + 1);
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);
+    expect(h.fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
+    expect(h.fake.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);
   });
 });

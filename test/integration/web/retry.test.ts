@@ -1,11 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import nock from "nock";
+import { describe, expect, it } from "@jest/globals";
 import type { Flow } from "../../../src/sessions/flow.js";
-import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
-import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
-import { FakeGitHub } from "../../helpers/fake-github.js";
+import { waitFor } from "../../helpers/bot.js";
 import { signedHeaders } from "../../helpers/github-app.js";
-import { nockGitHub } from "../../helpers/nock-github.js";
+import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
 import { retryToken } from "../../../src/web/access.js";
 import { LINK_SECRET, seedSession, signedPath } from "./support.js";
@@ -17,31 +14,12 @@ const echoFlow: Flow = {
   },
 };
 
-let database: TestDatabase;
-let bot: TestBot;
-let fake: FakeGitHub;
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  bot = await startTestBot({ databaseUrl: database.url, flows: [echoFlow] });
-});
-
-afterAll(async () => {
-  await bot.stop();
-  await database.drop();
-  nock.cleanAll();
-  nock.enableNetConnect();
-});
-
-beforeEach(() => {
-  nock.cleanAll();
-  fake = new FakeGitHub();
-  nockGitHub(fake);
-});
+const h = useGitHubBot({ flows: [echoFlow] });
 
 /** The retry form of a session page: its action and token, or null when the page has no button. */
 async function retryForm(id: number): Promise<{ action: string; token: string } | null> {
-  const html = await (await fetch(`${bot.baseUrl}${signedPath(id)}`)).text();
+  const html = await (await fetch(`${h.bot.baseUrl}${signedPath(id)}`)).text();
   const action = /<form class="retry" method="post" action="([^"]+)">/.exec(html)?.[1];
   const token = /name="token" value="([^"]+)"/.exec(html)?.[1];
   return action && token ? { action: action.replace(/&amp;/g, "&"), token } : null;
@@ -49,8 +27,8 @@ async function retryForm(id: number): Promise<{ action: string; token: string } 
 
 /** A POST as the page's form sends it; `headers` entries set to null are left out. */
 function postRetry(action: string, token: string, headers: Record<string, string | null> = {}): Promise<Response> {
-  const all: Record<string, string | null> = { "content-type": "application/x-www-form-urlencoded", origin: bot.baseUrl, "sec-fetch-site": "same-origin", ...headers };
-  return fetch(`${bot.baseUrl}${action}`, {
+  const all: Record<string, string | null> = { "content-type": "application/x-www-form-urlencoded", origin: h.bot.baseUrl, "sec-fetch-site": "same-origin", ...headers };
+  return fetch(`${h.bot.baseUrl}${action}`, {
     method: "POST",
     redirect: "manual",
     headers: Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== null)),
@@ -59,15 +37,15 @@ function postRetry(action: string, token: string, headers: Record<string, string
 }
 
 async function childrenOf(parentId: number): Promise<{ id: number; origin: string; prompt: string; parent_session_id: number }[]> {
-  const { rows } = await database.db.query("SELECT id, origin, prompt, parent_session_id FROM sessions WHERE parent_session_id = $1 ORDER BY id", [parentId]);
+  const { rows } = await h.database.db.query("SELECT id, origin, prompt, parent_session_id FROM sessions WHERE parent_session_id = $1 ORDER BY id", [parentId]);
   return rows;
 }
 
-const startedNotes = (id: number) => fake.comments.filter((c) => c.body.includes(`<!-- forgebot:started session=${id} -->`));
+const startedNotes = (id: number) => h.fake.comments.filter((c) => c.body.includes(`<!-- forgebot:started session=${id} -->`));
 
 describe("POST /sessions/:id/retry", () => {
   it("two concurrent POSTs make one child session with one started note, which runs and replies", async () => {
-    const parent = await seedSession(bot.bot, { status: "finished", prompt: "summarize the thread", result: "Summary.", delivered: true, number: 11 });
+    const parent = await seedSession(h.bot.bot, { status: "finished", prompt: "summarize the thread", result: "Summary.", delivered: true, number: 11 });
     const form = (await retryForm(parent.id))!;
     expect(form).not.toBeNull();
 
@@ -82,54 +60,54 @@ describe("POST /sessions/:id/retry", () => {
     expect(a.headers.get("location")).toBe(signedPath(child.id));
 
     // The child posts its own started note in the parent's thread, runs, deletes it and replies.
-    const reply = await waitFor("the retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child.id} -->`)));
+    const reply = await waitFor("the retry's reply", () => h.fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child.id} -->`)));
     expect(reply.number).toBe(11);
     expect(reply.body).toContain("Echo: summarize the thread");
     expect(startedNotes(child.id)).toHaveLength(1);
     expect(startedNotes(child.id)[0]).toMatchObject({ number: 11, deleted: true });
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
+    expect(h.fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
 
-    const after = await bot.bot.deps.sessions.getSession(child.id);
+    const after = await h.bot.bot.deps.sessions.getSession(child.id);
     expect(after).toMatchObject({ status: "finished", usage: expect.objectContaining({ durationMs: expect.any(Number) }) });
-    const { rows } = await database.db.query("SELECT kind, data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parent.id]);
+    const { rows } = await h.database.db.query("SELECT kind, data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parent.id]);
     expect(rows).toEqual([{ kind: "retried", data: { sessionId: child.id, origin: "retry_button" } }]);
 
     // A later click on the parent reaches the same child and posts nothing new.
     const again = await postRetry(form.action, form.token);
     expect(again.headers.get("location")).toBe(signedPath(child.id));
     expect(await childrenOf(parent.id)).toHaveLength(1);
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
+    expect(h.fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
 
     // The parent's page now links to its retry.
-    const html = await (await fetch(`${bot.baseUrl}${signedPath(parent.id)}`)).text();
+    const html = await (await fetch(`${h.bot.baseUrl}${signedPath(parent.id)}`)).text();
     expect(html).toContain(`Retried as <a href="${signedPath(child.id)}">Session ${child.id}</a>`);
   });
 
   it("a forge failure while starting the retry answers 502 with a link to the new session; a later click finishes the start", async () => {
-    const parent = await seedSession(bot.bot, { status: "stopped", prompt: "try again", delivered: true, number: 15 });
+    const parent = await seedSession(h.bot.bot, { status: "stopped", prompt: "try again", delivered: true, number: 15 });
     const form = (await retryForm(parent.id))!;
-    fake.interceptors.push((r) => (r.method === "POST" && r.path.endsWith("/comments") ? [500, { message: "GitHub is down" }] : undefined));
+    h.fake.interceptors.push((r) => (r.method === "POST" && r.path.endsWith("/comments") ? [500, { message: "GitHub is down" }] : undefined));
     const failed = await postRetry(form.action, form.token);
-    fake.interceptors.length = 0;
+    h.fake.interceptors.length = 0;
     expect(failed.status).toBe(502);
     const [child] = await childrenOf(parent.id);
     expect(await failed.text()).toContain(`<a href="${signedPath(child!.id).replace(/&/g, "&amp;")}">Session ${child!.id}</a>`);
 
     // A minute later the user presses Retry again: a child still not started is started now.
-    await database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1 AND status = 'created'", [child!.id]);
+    await h.database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1 AND status = 'created'", [child!.id]);
     const again = await postRetry(form.action, form.token);
     expect(again.status).toBe(303);
     expect(again.headers.get("location")).toBe(signedPath(child!.id));
-    await waitFor("the retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child!.id} -->`)));
+    await waitFor("the retry's reply", () => h.fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child!.id} -->`)));
     expect(startedNotes(child!.id).length).toBeLessThanOrEqual(1);
     expect(await childrenOf(parent.id)).toHaveLength(1);
   });
 
   it("a retry left in Created (its start never ran) is started by a later click, once, after it has stalled", async () => {
-    const parent = await seedSession(bot.bot, { status: "finished", prompt: "stuck", delivered: true, number: 16 });
+    const parent = await seedSession(h.bot.bot, { status: "finished", prompt: "stuck", delivered: true, number: 16 });
     const form = (await retryForm(parent.id))!;
     // As if the process died between creating the child and starting it.
-    const { session: child } = await bot.bot.deps.sessions.createSession({
+    const { session: child } = await h.bot.bot.deps.sessions.createSession({
       thread: parent.callbackContext.thread,
       triggerKey: `retry-of-${parent.id}`,
       triggerCommentId: null,
@@ -146,19 +124,19 @@ describe("POST /sessions/:id/retry", () => {
     // A click right away may be racing a start still in progress elsewhere: it only redirects.
     expect((await postRetry(form.action, form.token)).headers.get("location")).toBe(signedPath(child.id));
     expect(startedNotes(child.id)).toEqual([]);
-    expect((await bot.bot.deps.sessions.getSession(child.id)).status).toBe("created");
+    expect((await h.bot.bot.deps.sessions.getSession(child.id)).status).toBe("created");
 
     // Once the child has been quiet for STALLED_START_MS, the next click starts it; concurrent clicks start it once.
-    await database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1", [child.id]);
+    await h.database.db.query("UPDATE sessions SET updated_at = now() - interval '31 seconds' WHERE id = $1", [child.id]);
     const [a, b] = await Promise.all([postRetry(form.action, form.token), postRetry(form.action, form.token)]);
     expect([a.status, b.status]).toEqual([303, 303]);
-    await waitFor("the healed retry's reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child.id} -->`)));
+    await waitFor("the healed retry's reply", () => h.fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${child.id} -->`)));
     expect(startedNotes(child.id)).toHaveLength(1);
     expect(await childrenOf(parent.id)).toHaveLength(1);
   });
 
   it("refuses to retry a running session and creates nothing", async () => {
-    const running = await seedSession(bot.bot, { status: "running", number: 12 });
+    const running = await seedSession(h.bot.bot, { status: "running", number: 12 });
     expect(await retryForm(running.id)).toBeNull();
     // Even with a valid signature and token (a stale page, a crafted request) nothing is created.
     const res = await postRetry(signedPath(running.id, "/retry"), retryToken(LINK_SECRET, running.id));
@@ -166,11 +144,11 @@ describe("POST /sessions/:id/retry", () => {
     const html = await res.text();
     expect(html).toContain(`Session ${running.id} is still running; it can be retried once it has ended.`);
     expect(await childrenOf(running.id)).toEqual([]);
-    expect(fake.writes()).toEqual([]);
+    expect(h.fake.writes()).toEqual([]);
   });
 
   it("refuses cross-site requests, bad tokens and bad signatures", async () => {
-    const parent = await seedSession(bot.bot, { status: "failed", delivered: true, number: 13 });
+    const parent = await seedSession(h.bot.bot, { status: "failed", delivered: true, number: 13 });
     const form = (await retryForm(parent.id))!;
     const cases: [string, Promise<Response>, number][] = [
       ["cross-site fetch", postRetry(form.action, form.token, { "sec-fetch-site": "cross-site" }), 403],
@@ -184,22 +162,22 @@ describe("POST /sessions/:id/retry", () => {
     ];
     for (const [what, response, status] of cases) expect([what, (await response).status]).toEqual([what, status]);
     expect(await childrenOf(parent.id)).toEqual([]);
-    expect(fake.writes()).toEqual([]);
+    expect(h.fake.writes()).toEqual([]);
   });
 
   it("offers no button and refuses the POST when manual_retry is off for the author", async () => {
-    const parent = await seedSession(bot.bot, { status: "finished", delivered: true, number: 14 });
+    const parent = await seedSession(h.bot.bot, { status: "finished", delivered: true, number: 14 });
     const form = (await retryForm(parent.id))!;
-    const policy = bot.bot.deps.retryPolicy;
-    bot.bot.deps.retryPolicy = { retryAllowed: async (actor) => actor.login !== "Codertocat" };
+    const policy = h.bot.bot.deps.retryPolicy;
+    h.bot.bot.deps.retryPolicy = { retryAllowed: async (actor) => actor.login !== "Codertocat" };
     try {
       expect(await retryForm(parent.id)).toBeNull();
       const res = await postRetry(form.action, form.token);
       expect(res.status).toBe(403);
-      const api = (await (await fetch(`${bot.baseUrl}/api${signedPath(parent.id)}`)).json()) as { retryAllowed: boolean };
+      const api = (await (await fetch(`${h.bot.baseUrl}/api${signedPath(parent.id)}`)).json()) as { retryAllowed: boolean };
       expect(api.retryAllowed).toBe(false);
     } finally {
-      bot.bot.deps.retryPolicy = policy;
+      h.bot.bot.deps.retryPolicy = policy;
     }
     expect(await childrenOf(parent.id)).toEqual([]);
   });
@@ -214,33 +192,33 @@ describe("@forgebot retry", () => {
       p.issue.number = 21;
     });
     const raw = JSON.stringify(payload);
-    const res = await fetch(`${bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", `retry-${++delivery}`, raw), body: raw });
+    const res = await fetch(`${h.bot.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", `retry-${++delivery}`, raw), body: raw });
     expect(res.status).toBe(202);
   }
 
   it("goes through the same service: a child of the thread's last session, or a refusal while it runs", async () => {
     await comment("@forgebot explain the README", 7_000_001);
     const parentId = await waitFor("the first session", async () => {
-      const { rows } = await database.db.query<{ id: number }>("SELECT id FROM sessions WHERE trigger_comment_id = '7000001'");
+      const { rows } = await h.database.db.query<{ id: number }>("SELECT id FROM sessions WHERE trigger_comment_id = '7000001'");
       return rows[0]?.id;
     });
-    await waitFor("first reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${parentId} -->`)));
+    await waitFor("first reply", () => h.fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${parentId} -->`)));
 
     await comment("@forgebot retry", 7_000_002);
     const children = await waitFor("the retry", async () => ((await childrenOf(parentId)).length ? childrenOf(parentId) : null));
-    const retried = await waitFor("retry reply", () => fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${children[0]!.id} -->`)));
+    const retried = await waitFor("retry reply", () => h.fake.live().find((c) => c.body.includes(`<!-- forgebot:reply session=${children[0]!.id} -->`)));
     expect(retried.body).toContain("Echo: explain the README");
     expect(children).toMatchObject([{ origin: "retry_command", prompt: "explain the README", parent_session_id: parentId }]);
-    const { rows } = await database.db.query("SELECT data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parentId]);
+    const { rows } = await h.database.db.query("SELECT data FROM session_events WHERE session_id = $1 AND kind = 'retried'", [parentId]);
     expect(rows).toEqual([{ data: { sessionId: children[0]!.id, origin: "retry_command", by: "Codertocat" } }]);
 
     // While the thread's latest session runs, the command is refused with a note and nothing is created.
-    const running = await seedSession(bot.bot, { status: "running", number: 21 });
-    const before = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+    const running = await seedSession(h.bot.bot, { status: "running", number: 21 });
+    const before = await h.database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
     await comment("@forgebot retry", 7_000_003);
-    const refusal = await waitFor("refusal note", () => fake.live().find((c) => c.body.includes("forgebot:notice retry")));
+    const refusal = await waitFor("refusal note", () => h.fake.live().find((c) => c.body.includes("forgebot:notice retry")));
     expect(refusal.body).toContain(`Session ${running.id} is still running; it can be retried once it has ended.`);
-    const after = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+    const after = await h.database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
   });
 });
