@@ -107,7 +107,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   if (queueConfig.kind === "postgres") await migrateQueueSchema(database.url);
   const factory = createQueueFactory(queueConfig, config.queue.prefix);
   const queues = { lifecycle: factory.createQueue(LIFECYCLE_QUEUE), sessions: factory.createQueue(SESSIONS_QUEUE) };
-  // Without a listener BullMQ prints connection errors with console.error; /readyz reports the outage.
+  // Without a listener BullMQ prints connection errors to stderr; /readyz reports the outage.
   for (const q of Object.values(queues)) q.on("error", (err: Error) => log.warn({ err, queue: q.name }, "queue backend connection error"));
   await Promise.all([queues.lifecycle.waitUntilReady(), queues.sessions.waitUntilReady()]);
   const queue = createJobQueue(queues.lifecycle, queues.sessions);

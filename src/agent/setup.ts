@@ -14,13 +14,13 @@ export type ChatFlowSetup = {
   config: Pick<Config, "models" | "env" | "agent">;
   checkpoints: CheckpointStore;
   sessions: Pick<SessionStore, "addEvent">;
-  /** Provider stickiness per session: the `provider_stickiness` flag, or the env switch until it lands. */
+  /** Provider stickiness per session: the `provider_stickiness` feature flag. */
   stickiness(session: Session): Promise<boolean>;
   log: Logger;
   random?: RouterOptions["random"];
 };
 
-/** The AI SDK prints warnings with console.*; route them to the logger instead. */
+/** The AI SDK prints its warnings to the terminal; route them to the logger instead. */
 function routeSdkWarnings(log: Logger): void {
   (globalThis as { AI_SDK_LOG_WARNINGS?: unknown }).AI_SDK_LOG_WARNINGS = (options: { warnings: unknown[]; provider?: string; model?: string }) =>
     log.debug({ warnings: options.warnings, provider: options.provider, model: options.model }, "model provider warning");
