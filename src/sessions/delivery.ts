@@ -1,5 +1,5 @@
 import { ForgeApiError, type ForgeClient } from "../forges/forge.js";
-import { ensureNote } from "./intake.js";
+import { ensureSessionNote } from "./intake.js";
 import { errorText, isErrorReason, replyMarker, replyNote } from "./notes.js";
 import type { LifecycleDeps, Logger } from "./ports.js";
 import type { Session } from "./session.js";
@@ -70,9 +70,8 @@ async function deliverLocked(deps: LifecycleDeps, sessionId: number, run: number
   await deleteStartedNote(deps, session, client, log);
   if (replied) return;
 
-  const thread = session.callbackContext.thread;
   try {
-    const { note, posted } = await ensureNote(client, thread, replyMarker(session.id, run), replyBody(deps, session), session.createdAt);
+    const { note, posted } = await ensureSessionNote(deps, client, session, "reply", { run, marker: replyMarker(session.id, run), body: replyBody(deps, session) });
     await deps.sessions.update(sessionId, {
       replyNoteId: note.id,
       callbackContext: { ...(await deps.sessions.getSession(sessionId)).callbackContext, replyNote: note, replyRun: run },

@@ -28,6 +28,29 @@ export async function ensureNote(client: ForgeClient, thread: ThreadRef, marker:
   return { note: await client.postNote(thread, body), posted: true };
 }
 
+/**
+ * Posts a session's started note or reply once per run. An intent event is written before the
+ * post; only when one exists already (an earlier attempt may have posted, then died) is the
+ * thread searched for the marker. The usual path costs no forge read.
+ */
+export async function ensureSessionNote(
+  deps: LifecycleDeps,
+  client: ForgeClient,
+  session: Session,
+  what: "started_note" | "reply",
+  note: { run: number; marker: string; body: string },
+) {
+  const thread = session.callbackContext.thread;
+  const intent = `${what}_intent`;
+  if (await deps.sessions.hasEvent(session.id, intent, note.run)) {
+    const existing = await client.findNoteByMarker(thread, note.marker, session.createdAt);
+    if (existing) return { note: existing, posted: false };
+  } else {
+    await deps.sessions.addEvent(session.id, intent, { run: note.run });
+  }
+  return { note: await client.postNote(thread, note.body), posted: true };
+}
+
 function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command" | "prompt" | "flow" | "parentSessionId" | "origin">): NewSession {
   return {
     ...fields,
@@ -58,9 +81,8 @@ export async function startSession(deps: LifecycleDeps, session: Session, client
       await deps.sessions.addEvent(current.id, "started_note_skipped", { run, status: current.status });
       return;
     }
-    const thread = current.callbackContext.thread;
     const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
-    const { note, posted } = await ensureNote(client, thread, startedMarker(current.id, run), body, current.createdAt);
+    const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body });
     const latest = await deps.sessions.getSession(current.id);
     await deps.sessions.update(current.id, {
       startedNoteId: note.id,

@@ -36,6 +36,8 @@ export interface SessionStore {
   /** Refreshes `updated_at`, the heartbeat the reaper watches. */
   touch(id: number): Promise<void>;
   addEvent(id: number, kind: string, data?: Record<string, unknown>): Promise<void>;
+  /** True when the session has an event of `kind` recorded for `run`. */
+  hasEvent(id: number, kind: string, run: number): Promise<boolean>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
   findRetryChild(parentId: number): Promise<Session | null>;
   /**

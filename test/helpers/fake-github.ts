@@ -151,6 +151,7 @@ export class FakeGitHub {
       return [201, { token: "ghs_faketoken", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: "all" }];
     }
     if (r.method === "GET" && p === "/app") return [200, { id: 1, slug: this.slug, name: this.slug }];
+    if (r.method === "GET" && /^\/repos\/[^/]+\/[^/]+\/installation$/.test(p)) return [200, { id: 4242, app_id: 1 }];
     if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/(issues|pulls)\/(\d+)$/.exec(p))) {
       const thread = this.threads.get(`${m[1]}#${m[3]}`);
       if (!thread) return [404, { message: "Not Found" }];

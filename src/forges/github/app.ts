@@ -6,7 +6,7 @@ import { countForgeRequest, forgeRequestErrorOutcome, webhooksReceived } from ".
 import type { AcceptOutcome } from "../../sessions/accept.js";
 import type { Forge, NormalizeResult } from "../forge.js";
 import { header, isJsonContentType, parseJson, readWebhookBody, sendJson } from "../http.js";
-import { createGitHubClient } from "./client.js";
+import { call, createGitHubClient } from "./client.js";
 import { githubMarkdown } from "./markdown.js";
 import { HANDLED_EVENTS, normalizeGitHubEvent } from "./normalize.js";
 
@@ -72,11 +72,26 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
     name: "github",
     markdown: githubMarkdown,
     async clientFor(thread) {
-      if (!thread.installationId) throw new Error("GitHub thread has no installation id");
-      const octokit = countRequests(await probot.auth(thread.installationId));
+      const installationId = thread.installationId ?? (await installationFor(thread.repoPath));
+      const octokit = countRequests(await probot.auth(installationId));
       return createGitHubClient(octokit, thread, config.allowedRoles);
     },
   };
+
+  /**
+   * GitHub puts the installation in every App webhook; a payload without one (replayed by hand,
+   * or from a repository webhook) is answered through the app's installation on that repository.
+   */
+  const installations = new Map<string, number>();
+  async function installationFor(repoPath: string): Promise<number> {
+    const known = installations.get(repoPath);
+    if (known) return known;
+    const [owner = "", ...rest] = repoPath.split("/");
+    const app = countRequests(await probot.auth());
+    const { data } = await call("installation lookup", () => app.rest.apps.getRepoInstallation({ owner, repo: rest.join("/") }));
+    installations.set(repoPath, data.id);
+    return data.id;
+  }
 
   function count(event: string, outcome: string): void {
     webhooksReceived.inc({ forge: "github", event, outcome });

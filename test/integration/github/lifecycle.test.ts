@@ -77,6 +77,19 @@ describe("GitHub lifecycle on the example payloads", () => {
     expect(h.fake.comments.find((c) => c.body.includes("forgebot:started"))?.deleted).toBe(true);
   });
 
+  it("a payload without an installation is answered through the app's installation on the repository", async () => {
+    const payload = githubExample("issue_comment", "created", (p) => {
+      delete p.installation;
+      p.comment.id = 5_000_003;
+      p.comment.body = "@forgebot no installation here";
+    });
+    expect((await post("issue_comment", payload)).status).toBe(202);
+    const reply = await waitFor("reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
+    expect(reply.body).toContain("Echo: no installation here");
+    expect(h.fake.requests.some((r) => r.path.endsWith(`/repos/${payload.repository.full_name}/installation`))).toBe(true);
+    expect(h.fake.comments.find((c) => c.body.includes("forgebot:started"))?.deleted).toBe(true);
+  });
+
   it("a blank result posts a reply holding only the link", async () => {
     const payload = githubExample("issue_comment", "created", (p) => {
       p.comment.id = 5_000_001;

@@ -51,6 +51,7 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
       getSession: async () => stored,
       update: async (_id: number, patch: Partial<Session>) => (stored = { ...stored, ...patch }),
       addEvent: async (_id: number, kind: string) => void calls.push(`event(${kind})`),
+      hasEvent: async () => false,
     },
     queue: { enqueueDeliver: options.enqueue ?? (async (id: number, run: number) => void calls.push(`enqueueDeliver(${id},${run})`)) },
     forges: { forgeFor: () => ({ name: "github", markdown: { changeRequestName: "pull request", mention: (l: string) => `@${l}` }, clientFor: async () => client }), handleFor: () => "forgebot" },
@@ -108,7 +109,7 @@ describe("reapOnce", () => {
     const { deps, calls } = fakes({ stored: session({ replyNoteId: null, startedNoteDeletedAt: new Date(), callbackContext: { thread, title: "T", threadUrl: undefined, triggerCreatedAt: "x", startedNote: { id: "501", type: "issue_comment" } } }) });
     const { store: s } = store([], [{ id: 11, runSeq: 1, forge: "github", repoPath: "octo/hello", notePending: false, replyMissing: true }]);
     await reapOnce(deps, s, { heartbeatTimeoutMs: 60_000 });
-    expect(calls).toEqual(["reaperAction(delivery_retried)", "postNote", "event(reply_posted)", "replyDelivered(github,posted)"]);
+    expect(calls).toEqual(["reaperAction(delivery_retried)", "event(reply_intent)", "postNote", "event(reply_posted)", "replyDelivered(github,posted)"]);
   });
 
   it("counts a retry that fails and goes on", async () => {
