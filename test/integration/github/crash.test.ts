@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { startTestBot, testEnv, waitFor, type TestBot } from "../../helpers/bot.js";
 import { createTestDatabase, uniquePrefix, type TestDatabase } from "../../helpers/db.js";
-import { FakeGitHub } from "../../helpers/fake-github.js";
+import { FakeGitHub, type RecordedRequest } from "../../helpers/fake-github.js";
 import { signedHeaders } from "../../helpers/github-app.js";
 import { githubExample } from "../../helpers/payloads.js";
 import { spawnForgebot, stopProcess, type BotProcess } from "../../helpers/processes.js";
 
 /**
  * `forgebot web` and `forgebot worker` as separate processes sharing one queue; the worker is
- * SIGKILLed right after GitHub applied the started note's deletion and before the reply.
+ * SIGKILLed right after GitHub applied one of its writes and before it could record it.
  */
 let database: TestDatabase;
 let fake: FakeGitHub;
@@ -30,15 +30,23 @@ afterAll(async () => {
   await database.drop();
 });
 
-describe("a worker killed between deleting the started note and replying", () => {
+const killPoints = [
+  ["between deleting the started note and replying", (r: RecordedRequest) => r.method === "DELETE"],
+  ["right after GitHub stored its reply, before it was recorded", (r: RecordedRequest) => r.method === "POST" && String((r.body as { body?: string })?.body).includes("forgebot:reply")],
+] as const;
+
+describe.each(killPoints)("a worker killed %s", (_when, isKillPoint) => {
   it("leads to exactly one reply after a new worker starts", async () => {
+    fake.comments.length = 0;
+    fake.interceptors.length = 0;
+    await database.db.query("TRUNCATE sessions, webhook_deliveries CASCADE");
     const first = spawnForgebot(["worker"], env);
     workers.push(first);
     let killed = false;
     fake.interceptors.push((r) => {
-      if (r.method === "DELETE" && !killed) {
+      if (isKillPoint(r) && !killed) {
         killed = true;
-        // Let the fake apply the deletion, then kill the worker before it can reply.
+        // Let the fake apply the write, then kill the worker before it can record it.
         setImmediate(() => first.child.kill("SIGKILL"));
       }
       return undefined;
@@ -46,26 +54,27 @@ describe("a worker killed between deleting the started note and replying", () =>
 
     const payload = githubExample("issue_comment", "created", (p) => (p.comment.body = "@forgebot help"));
     const body = JSON.stringify(payload);
-    const res = await fetch(`${web.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", "crash-1", body), body });
+    const res = await fetch(`${web.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", `crash-${workers.length}`, body), body });
     expect(res.status).toBe(202);
 
     await waitFor("the first worker to die", () => first.child.signalCode === "SIGKILL", 30_000);
-    const started = fake.comments.find((c) => c.body.includes("forgebot:started"));
-    expect(started?.deleted).toBe(true);
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(0);
-
     const second = spawnForgebot(["worker"], env);
     workers.push(second);
-    const reply = await waitFor("the reply", () => fake.live().find((c) => c.body.includes("forgebot:reply")), 30_000);
-    expect(reply.body).toContain("@forgebot stop");
-    expect(reply.body).toContain("[View session](http://forgebot.test/sessions/");
+    const reply = await waitFor("the reply recorded", async () => {
+      const { rows } = await database.db.query<{ reply_note_id: string | null; status: string }>("SELECT status, reply_note_id FROM sessions");
+      return rows[0]?.reply_note_id ? rows[0] : null;
+    }, 30_000);
+    expect(reply.status).toBe("finished");
 
     // Give a duplicate every chance to appear: stalled-job checks run every second.
     await new Promise((r) => setTimeout(r, 3000));
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);
-    expect(fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
-    const { rows } = await database.db.query("SELECT status, reply_note_id FROM sessions WHERE reply_note_id IS NOT NULL");
-    expect(rows).toEqual([{ status: "finished", reply_note_id: String(reply.id) }]);
+    const replies = fake.comments.filter((c) => c.body.includes("forgebot:reply"));
+    expect(replies).toHaveLength(1);
+    expect(String(replies[0]!.id)).toBe(reply.reply_note_id);
+    expect(replies[0]!.body).toContain("@forgebot stop");
+    const started = fake.comments.filter((c) => c.body.includes("forgebot:started"));
+    expect(started).toHaveLength(1);
+    expect(started[0]!.deleted).toBe(true);
 
     expect(await stopProcess(second)).toBe(0);
   });
