@@ -16,6 +16,8 @@ export type GitHubConfig = {
   /** The host recorded on sessions (github.com or the GHES host). */
   host: string;
   allowedRoles: readonly string[];
+  /** One REST request's time limit (GITHUB_REQUEST_TIMEOUT_MS); a hung request fails and is retried. */
+  requestTimeoutMs: number;
 };
 
 export type GitLabConfig = {
@@ -111,7 +113,7 @@ function githubConfig(env: ParsedEnv): GitHubConfig | null {
   const host = env.GHE_HOST ?? "github.com";
   const baseUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}/api/v3` : "https://api.github.com";
   const allowedRoles = env.GITHUB_ALLOWED_ROLES.split(",").map((r) => r.trim().toLowerCase()).filter(Boolean);
-  return { appId: env.APP_ID, privateKey, webhookSecret: env.WEBHOOK_SECRET, baseUrl, host, allowedRoles };
+  return { appId: env.APP_ID, privateKey, webhookSecret: env.WEBHOOK_SECRET, baseUrl, host, allowedRoles, requestTimeoutMs: env.GITHUB_REQUEST_TIMEOUT_MS };
 }
 
 function gitlabConfig(env: ParsedEnv): GitLabConfig | null {

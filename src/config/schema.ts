@@ -78,6 +78,8 @@ export const envSchema = z.object({
   DATA_DIR: optionalString.default(".data"),
   /** Port of the embedded Postgres started when DATABASE_URL is unset. */
   EMBEDDED_PG_PORT: intInRange(1, 65535, 54329),
+  /** One GitHub REST request's time limit. */
+  GITHUB_REQUEST_TIMEOUT_MS: intInRange(100, 600_000, 30_000),
   /** GitHub repository roles that may start sessions. */
   GITHUB_ALLOWED_ROLES: optionalString.default("admin,maintain,write"),
   /** GitLab access level that may start sessions (30 = Developer). */

@@ -86,6 +86,17 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
     return perMinute;
   }
 
+  /**
+   * Bottleneck keeps each limiter's settings in Redis; a Redis restart without persistence loses
+   * them and every call then fails with SETTINGS_KEY_NOT_FOUND. Dropping the scope's limiters
+   * makes the next call create them afresh (found by test/faults/redis-restart.test.ts).
+   */
+  async function resetScope(forge: ForgeName, scope: string): Promise<void> {
+    for (const name of [`${forge}-deletes`, `${forge}-minute`, `${forge}-hour`]) {
+      await groups.get(name)?.deleteKey(scope).catch((err: unknown) => options.log.warn({ err, scope }, "write budget limiter reset failed"));
+    }
+  }
+
   const localPauses = new Map<string, number>();
   async function pausedUntil(scope: string): Promise<number> {
     const local = localPauses.get(scope) ?? 0;
@@ -118,6 +129,11 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
           forgeWriteWait.observe({ forge: thread.forge, kind }, (Date.now() - queuedAt) / 1000);
           return result;
         } catch (err: unknown) {
+          if (err instanceof Error && err.message.includes("SETTINGS_KEY_NOT_FOUND") && attempt < MAX_RATE_LIMIT_RETRIES) {
+            options.log.warn({ forge: thread.forge, scope }, "write budget state lost in Redis; recreating the limiter");
+            await resetScope(thread.forge, scope);
+            continue;
+          }
           const wait = retryAfterMs(err);
           if (wait === null || attempt >= MAX_RATE_LIMIT_RETRIES) {
             forgeWrites.inc({ forge: thread.forge, kind, outcome: wait === null ? "error" : "rate_limited" });

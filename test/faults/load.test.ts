@@ -30,6 +30,8 @@ beforeAll(async () => {
       GHE_PROTOCOL: "http",
       GITHUB_WRITES_PER_MINUTE: "100000",
       GITHUB_WRITES_PER_HOUR: "1000000",
+      GITHUB_DELETES_PER_MINUTE: "100000",
+      GITLAB_DELETES_PER_MINUTE: "100000",
       LIFECYCLE_CONCURRENCY: "50",
       SESSION_CONCURRENCY: "50",
     },
@@ -94,7 +96,7 @@ describe(`${TOTAL} signed deliveries at concurrency ${CONCURRENCY}`, () => {
       (await database.db.query<{ sessions: number; finished: number; replied: number }>(
         "SELECT count(*)::int AS sessions, count(*) FILTER (WHERE status = 'finished')::int AS finished, count(reply_note_id)::int AS replied FROM sessions",
       )).rows[0]!;
-    await waitFor("every session answered", async () => { const c = await counts(); if (process.env.DEBUG_LOAD) console.log(Date.now(), c, github.requests.length); return c.replied === UNIQUE; }, 80_000);
+    await waitFor("every session answered", async () => (await counts()).replied === UNIQUE, 60_000);
     expect(await counts()).toEqual({ sessions: UNIQUE, finished: UNIQUE, replied: UNIQUE });
     const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM (SELECT trigger_comment_id FROM sessions GROUP BY 1 HAVING count(*) > 1) d");
     expect(rows[0]!.n).toBe(0);

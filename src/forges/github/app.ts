@@ -48,11 +48,17 @@ function countRequests(octokit: ProbotOctokit): ProbotOctokit {
  * forgebot's write budget replaces it) and without retrying 429s (the budget honours
  * Retry-After and slows the whole installation). 5xx and network errors are still retried.
  */
-const ForgebotOctokit = ProbotOctokit.defaults((octokitOptions: Record<string, unknown>) => ({
-  ...octokitOptions,
-  throttle: { enabled: false },
-  retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
-})) as unknown as typeof ProbotOctokit;
+function forgebotOctokit(requestTimeoutMs: number): typeof ProbotOctokit {
+  // Without a limit a request GitHub never answers holds its job (and its lock renewals) forever.
+  const timedFetch = (url: string | URL | Request, init?: RequestInit) =>
+    fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(requestTimeoutMs)]) : AbortSignal.timeout(requestTimeoutMs) });
+  return ProbotOctokit.defaults((octokitOptions: Record<string, unknown>) => ({
+    ...octokitOptions,
+    request: { ...(octokitOptions.request as Record<string, unknown> | undefined), fetch: timedFetch },
+    throttle: { enabled: false },
+    retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
+  })) as unknown as typeof ProbotOctokit;
+}
 
 export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
   const { config, log } = options;
@@ -64,7 +70,7 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
     secret: config.webhookSecret,
     baseUrl: config.baseUrl,
     log: log.child({ forge: "github" }),
-    Octokit: options.Octokit ?? ForgebotOctokit,
+    Octokit: options.Octokit ?? forgebotOctokit(config.requestTimeoutMs),
   });
   let selfLogins: readonly string[] = [];
 
