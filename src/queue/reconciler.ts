@@ -3,6 +3,7 @@ import type { Logger } from "../logging/logger.js";
 import type { JobQueue } from "../sessions/ports.js";
 import type { Db } from "../storage/pool.js";
 import { jobIds } from "./names.js";
+import { runPeriodically } from "../sessions/periodic.js";
 
 /**
  * Postgres is the source of truth and Redis only holds queue state: when Redis loses its data
@@ -93,10 +94,7 @@ export async function reconcileOnce(deps: Deps, settings: Pick<ReconcilerSetting
  * Redis away) is logged and retried on the next tick. `stop` clears the timer and waits.
  */
 export function startReconciler(deps: Deps, settings: ReconcilerSettings): RunningReconciler {
-  let timer: NodeJS.Timeout | null = null;
-  let inFlight: Promise<unknown> | null = null;
-  let stopped = false;
-  const pass = async () => {
+  const periodic = runPeriodically(settings.intervalMs, async () => {
     try {
       const r = await reconcileOnce(deps, settings);
       if (r.mentions.length || r.runs.length || r.deliveries.length) {
@@ -105,24 +103,6 @@ export function startReconciler(deps: Deps, settings: ReconcilerSettings): Runni
     } catch (err: unknown) {
       deps.log.warn({ err }, "reconciler pass failed");
     }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      inFlight = pass().finally(() => {
-        inFlight = null;
-        schedule();
-      });
-    }, settings.intervalMs);
-    timer.unref();
-  };
-  schedule();
-  return {
-    passOnce: () => reconcileOnce(deps, settings),
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await inFlight;
-    },
-  };
+  });
+  return { passOnce: () => reconcileOnce(deps, settings), stop: () => periodic.stop() };
 }

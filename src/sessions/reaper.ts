@@ -2,6 +2,7 @@ import type { ForgeName } from "../forges/forge.js";
 import { deliverSession } from "./delivery.js";
 import type { LifecycleDeps } from "./ports.js";
 import type { SessionStatus } from "./state-machine.js";
+import { runPeriodically } from "./periodic.js";
 
 /** A session the reaper failed for a stale heartbeat. */
 export type TimedOutSession = {
@@ -98,16 +99,9 @@ export async function reapOnce(deps: LifecycleDeps, store: ReaperStore, settings
 
 export type RunningReaper = { stop(): Promise<void> };
 
-/**
- * Runs `reapOnce` every `intervalMs` (the next pass is scheduled when the last one ends, so
- * passes never overlap). `stop` cancels the timer and waits for a pass in flight.
- */
+/** Runs `reapOnce` every `intervalMs` (see runPeriodically). */
 export function startReaper(deps: LifecycleDeps, store: ReaperStore, settings: ReaperSettings & { intervalMs: number }): RunningReaper {
-  let timer: NodeJS.Timeout | null = null;
-  let inFlight: Promise<void> | null = null;
-  let stopped = false;
-
-  const pass = async () => {
+  return runPeriodically(settings.intervalMs, async () => {
     try {
       const { timedOut, deliveriesRetried } = await reapOnce(deps, store, settings);
       if (timedOut.length || deliveriesRetried.length) deps.log.info({ timedOut, deliveriesRetried }, "reaper pass done");
@@ -115,24 +109,5 @@ export function startReaper(deps: LifecycleDeps, store: ReaperStore, settings: R
       deps.metrics.trackedError("reaper");
       deps.log.error({ err }, "reaper pass failed");
     }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      inFlight = pass().finally(() => {
-        inFlight = null;
-        schedule();
-      });
-    }, settings.intervalMs);
-    timer.unref();
-  };
-  schedule();
-
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await inFlight;
-    },
-  };
+  });
 }
