@@ -61,7 +61,7 @@ export async function benchLifecycle(): Promise<BenchResult> {
       `overhead per session: ${ms(perSession)} (ratio ${ratio(ours, raw)}); Redis backend, write budget raised out of the way`,
     ];
     const missed: string[] = [];
-    if (rate < 200) missed.push(`lifecycle ${rate.toFixed(0)} sessions/s < 200: each session makes 5 HTTP calls to the forge (permission, list, post, delete, post), ~15 Postgres statements and 3 queue jobs on 2 shared cores`);
+    if (rate < 200) missed.push(`lifecycle ${rate.toFixed(0)} sessions/s < 200: each session makes 4 HTTP calls to the forge (permission, started note, delete, reply), about 20 Postgres statements (session row, events, intents, locks) and 3 queue jobs on 2 shared cores`);
     if (perSession > 10) missed.push(`overhead ${ms(perSession)} per session > 10 ms (see above)`);
     return { title: `Lifecycle overhead, instant flow, ${COUNT} sessions, Redis backend`, lines, missed };
   } finally {

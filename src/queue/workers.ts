@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { DelayedError, UnrecoverableError, type Job, type Worker } from "bullmq";
 import { deliverSession } from "../sessions/delivery.js";
 import { handleMention } from "../sessions/intake.js";
@@ -30,6 +31,8 @@ const BUSY_RETRY_MS = 300;
  */
 export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, settings: WorkerSettings): RunningWorkers {
   const shutdown = new AbortController();
+  // Every running flow listens on this one signal (and removes its listener when it ends).
+  setMaxListeners(0, shutdown.signal);
   // Raised from BullMQ's default of 1 so a second crash resumes the session instead of failing it.
   const tuning = { lockDuration: settings.lockMs, stalledInterval: settings.stalledIntervalMs, maxStalledCount: 10 };
   const lifecycle = factory.createWorker(
