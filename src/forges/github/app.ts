@@ -5,7 +5,7 @@ import type { GitHubConfig } from "../../config/index.js";
 import { countForgeRequest, forgeRequestErrorOutcome, webhooksReceived } from "../../metrics/index.js";
 import type { AcceptOutcome } from "../../sessions/accept.js";
 import type { Forge, NormalizeResult } from "../forge.js";
-import { header, isJsonContentType, parseJson, readWebhookBody, sendJson } from "../http.js";
+import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../http.js";
 import { call, createGitHubClient } from "./client.js";
 import { githubMarkdown } from "./markdown.js";
 import { HANDLED_EVENTS, normalizeGitHubEvent } from "./normalize.js";
@@ -136,17 +136,8 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
       return sendJson(res, 400, { error: "body is not valid JSON" });
     }
     const result = normalizeGitHubEvent(name, parsed.value, { host: config.host, deliveryKey: id, selfLogins });
-    let outcome: AcceptOutcome;
-    try {
-      outcome = await options.accept(result);
-    } catch (err: unknown) {
-      // Storage or queue unavailable: answered 500 by the server, counted for the webhook SLO.
-      count(event, "error");
-      throw err;
-    }
-    count(event, outcome);
+    const outcome = await acceptAndAnswer(res, () => options.accept(result), (o) => count(event, o));
     log.debug({ deliveryId: id, forge: "github", event: name, outcome }, "webhook handled");
-    sendJson(res, outcome === "accepted" || outcome === "duplicate" ? 202 : 200, { outcome });
   }
 
   return {

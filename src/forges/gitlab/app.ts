@@ -5,7 +5,7 @@ import type { GitLabConfig } from "../../config/index.js";
 import { webhooksReceived } from "../../metrics/index.js";
 import type { AcceptOutcome } from "../../sessions/accept.js";
 import type { Forge, NormalizeResult } from "../forge.js";
-import { header, isJsonContentType, parseJson, readWebhookBody, sendJson } from "../http.js";
+import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../http.js";
 import { call, createGitLabApi, type GitLabApi } from "./api.js";
 import { createGitLabClient } from "./client.js";
 import { gitlabMarkdown } from "./markdown.js";
@@ -115,18 +115,9 @@ export function createGitLabApp(options: GitLabAppOptions): GitLabApp {
       selfUserId: self?.id ?? null,
       selfUsernames: [...selfLogins, ...(self ? [self.username] : [])],
     });
-    let outcome: AcceptOutcome;
-    try {
-      outcome = await options.accept(result);
-    } catch (err: unknown) {
-      // Storage or queue unavailable: answered 500 by the server, counted for the webhook SLO.
-      count(event, "error");
-      throw err;
-    }
-    count(event, outcome);
+    const outcome = await acceptAndAnswer(res, () => options.accept(result), (o) => count(event, o));
     const deliveryId = result.kind === "mention" ? result.event.deliveryKey : idempotencyKey;
     log.debug({ deliveryId, forge: "gitlab", event: hook, outcome }, "webhook handled");
-    sendJson(res, outcome === "accepted" || outcome === "duplicate" ? 202 : 200, { outcome });
   }
 
   return {
