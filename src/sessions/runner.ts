@@ -24,6 +24,14 @@ function watchForStop(deps: LifecycleDeps, sessionId: number, controller: AbortC
   return () => clearInterval(timer);
 }
 
+/** Rejects with the signal's reason once it aborts. */
+function abortion(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
 async function fail(deps: LifecycleDeps, session: Session, reason: ErrorReason, detail: string): Promise<void> {
   await deps.sessions.update(session.id, { errorReason: reason });
   await deps.sessions.addEvent(session.id, "error", { reason, detail: detail.slice(0, 2000) });
@@ -50,7 +58,7 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
   const stopWatch = watchForStop(deps, sessionId, controller);
   const forge = deps.forges.forgeFor(session.forge);
   try {
-    const outcome = await deps.flows.flowFor(session.flow).run(session, {
+    const running = deps.flows.flowFor(session.flow).run(session, {
       signal: controller.signal,
       forge: await forge.clientFor(session.callbackContext.thread),
       handle: deps.forges.handleFor(session.forge),
@@ -58,6 +66,10 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
       log,
       heartbeat: () => deps.sessions.touch(sessionId),
     });
+    // A flow that ignores its signal must not hold a stop or a shutdown hostage; whatever it
+    // does after being abandoned is dropped (never an unhandled rejection).
+    running.catch(() => undefined);
+    const outcome = await Promise.race([running, abortion(controller.signal)]);
     if (controller.signal.aborted) throw controller.signal.reason;
     const usage = { ...session.usage, ...outcome.usage, durationMs: Date.now() - session.createdAt.getTime() };
     if (outcome.kind === "finished") {

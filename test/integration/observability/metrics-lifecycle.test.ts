@@ -26,7 +26,7 @@ let fake: FakeGitHub;
 let proxy: TcpProxy;
 let proxiedDb: Db;
 let commentId = 7_100_000;
-let release: () => void = () => undefined;
+let release: (() => void) | null = null;
 
 const flow: Flow = {
   name: "chat",
@@ -110,7 +110,8 @@ describe("/metrics over a session's lifecycle", () => {
     expect(value(during, "forgebot_queue_jobs", { queue: "sessions", state: "active" })).toBe(1);
     expect(value(during, "forgebot_session_heartbeat_age_seconds", { status: "running" })).toBeGreaterThanOrEqual(0);
     expect(during.has('forgebot_queue_jobs{queue="lifecycle",state="waiting"}')).toBe(true);
-    release();
+    // The status turns running just before the flow starts holding: release only once it holds.
+    (await waitFor("the flow to hold", () => release))();
 
     const after = await scrapeUntil("the reply counted", (s) => delta(before, s, "forgebot_deliveries_total", { ...GH, outcome: "posted" }) === 1);
     expect(fake.live().filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);
