@@ -1,7 +1,7 @@
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Flow } from "../src/sessions/flow.js";
-import { startTestBot } from "../test/helpers/bot.js";
+import { startTestBot, UNLIMITED_WRITES } from "../test/helpers/bot.js";
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from "../test/helpers/db.js";
 import { FakeGitHub } from "../test/helpers/fake-github.js";
 import { mentionDelivery, ms, percentile, ratio, type BenchResult } from "./support.js";
@@ -39,7 +39,7 @@ export async function benchLifecycle(): Promise<BenchResult> {
   const bot = await startTestBot({
     databaseUrl: database.url,
     flows: [instant],
-    env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", GITHUB_WRITES_PER_MINUTE: "100000", GITHUB_WRITES_PER_HOUR: "1000000", GITHUB_DELETES_PER_MINUTE: "100000", LIFECYCLE_CONCURRENCY: "50", SESSION_CONCURRENCY: "50" },
+    env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", ...UNLIMITED_WRITES, LIFECYCLE_CONCURRENCY: "50", SESSION_CONCURRENCY: "50" },
   });
   try {
     const deliveries = await Promise.all(Array.from({ length: COUNT }, (_, i) => mentionDelivery(i, "@forgebot go", 1 + i, "life")));

@@ -1,4 +1,4 @@
-import { startTestBot, testEnv } from "../test/helpers/bot.js";
+import { startTestBot, testEnv, UNLIMITED_WRITES } from "../test/helpers/bot.js";
 import { createTestDatabase, uniquePrefix } from "../test/helpers/db.js";
 import { FakeGitHub } from "../test/helpers/fake-github.js";
 import { FakeOpenAI } from "../test/helpers/fake-openai.js";
@@ -13,7 +13,7 @@ export async function benchMemory(): Promise<BenchResult> {
   const github = await new FakeGitHub().start();
   const model = await new FakeOpenAI().start();
   model.script = () => ({ kind: "hang" });
-  const env = testEnv({ databaseUrl: database.url, env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", QUEUE_PREFIX: uniquePrefix(), OPENAI_BASE_URL: model.baseUrl, OPENAI_MODEL: "fake", OPENAI_API_KEY: "k", SESSION_CONCURRENCY: String(SESSIONS), LIFECYCLE_CONCURRENCY: "50", GITHUB_WRITES_PER_MINUTE: "100000", GITHUB_WRITES_PER_HOUR: "1000000", JOB_LOCK_MS: "30000", JOB_STALLED_INTERVAL_MS: "30000" } });
+  const env = testEnv({ databaseUrl: database.url, env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", QUEUE_PREFIX: uniquePrefix(), OPENAI_BASE_URL: model.baseUrl, OPENAI_MODEL: "fake", OPENAI_API_KEY: "k", SESSION_CONCURRENCY: String(SESSIONS), LIFECYCLE_CONCURRENCY: "50", ...UNLIMITED_WRITES, JOB_LOCK_MS: "30000", JOB_STALLED_INTERVAL_MS: "30000" } });
   const web = await startTestBot({ databaseUrl: database.url, env, roles: { web: true, workers: false } });
   const worker = spawnForgebot(["worker"], env);
   try {

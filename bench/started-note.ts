@@ -1,5 +1,5 @@
 import type { Flow } from "../src/sessions/flow.js";
-import { startTestBot } from "../test/helpers/bot.js";
+import { startTestBot, UNLIMITED_WRITES } from "../test/helpers/bot.js";
 import { createTestDatabase } from "../test/helpers/db.js";
 import { FakeGitHub } from "../test/helpers/fake-github.js";
 import { mentionDelivery, ms, percentile, type BenchResult } from "./support.js";
@@ -17,7 +17,7 @@ async function measure(budgetOn: boolean): Promise<number[]> {
   const github = await new FakeGitHub().start();
   let release: () => void = () => undefined;
   const released = new Promise<void>((r) => (release = r));
-  const budget: Record<string, string> = budgetOn ? {} : { GITHUB_WRITES_PER_MINUTE: "100000", GITHUB_WRITES_PER_HOUR: "1000000", GITHUB_DELETES_PER_MINUTE: "100000" };
+  const budget: Record<string, string> = budgetOn ? {} : UNLIMITED_WRITES;
   const bot = await startTestBot({ databaseUrl: database.url, flows: [busyFlow(released)], env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", SESSION_CONCURRENCY: "4", ...budget } });
   const sentAt = new Map<number, number>();
   const postedAt = new Map<number, number>();

@@ -3,7 +3,7 @@ import nock from "nock";
 import { gitlabPayload } from "../fixtures/gitlab/payloads.js";
 import { MAX_PROMPT_CHARS } from "../../src/sessions/intake.js";
 import type { Flow } from "../../src/sessions/flow.js";
-import { startTestBot, waitFor, type TestBot } from "../helpers/bot.js";
+import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
 import { FAKE_GITLAB_TOKEN, FakeGitLab } from "../helpers/fake-gitlab.js";
@@ -46,9 +46,7 @@ beforeAll(async () => {
       GITLAB_TOKEN: FAKE_GITLAB_TOKEN,
       GITLAB_WEBHOOK_SECRET: GITLAB_SECRET,
       GITLAB_NOTES_PER_MINUTE: "10000",
-      GITHUB_WRITES_PER_MINUTE: "100000",
-      GITHUB_WRITES_PER_HOUR: "1000000",
-      GITHUB_DELETES_PER_MINUTE: "100000",
+      ...UNLIMITED_WRITES,
       GITLAB_DELETES_PER_MINUTE: "100000",
       MAX_WEBHOOK_BYTES: String(MAX_BYTES),
     },

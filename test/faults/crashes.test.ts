@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { startTestBot, testEnv, waitFor, type TestBot } from "../helpers/bot.js";
+import { startTestBot, testEnv, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, uniquePrefix, type TestDatabase } from "../helpers/db.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
 import { FakeOpenAI } from "../helpers/fake-openai.js";
@@ -61,9 +61,7 @@ beforeAll(async () => {
       OPENAI_MODEL: "fake-model",
       OPENAI_API_KEY: "test-key",
       AGENT_MODEL_RETRIES: "0",
-      GITHUB_WRITES_PER_MINUTE: "100000",
-      GITHUB_WRITES_PER_HOUR: "1000000",
-      GITHUB_DELETES_PER_MINUTE: "100000",
+      ...UNLIMITED_WRITES,
       RECONCILE_INTERVAL_MS: "1000",
       RECONCILE_GRACE_MS: "5000",
     },

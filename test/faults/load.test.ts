@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { startTestBot, waitFor, type TestBot } from "../helpers/bot.js";
+import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
 import { signedHeaders } from "../helpers/github-app.js";
@@ -28,9 +28,7 @@ beforeAll(async () => {
     env: {
       GHE_HOST: github.host,
       GHE_PROTOCOL: "http",
-      GITHUB_WRITES_PER_MINUTE: "100000",
-      GITHUB_WRITES_PER_HOUR: "1000000",
-      GITHUB_DELETES_PER_MINUTE: "100000",
+      ...UNLIMITED_WRITES,
       GITLAB_DELETES_PER_MINUTE: "100000",
       LIFECYCLE_CONCURRENCY: "50",
       SESSION_CONCURRENCY: "50",

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../src/storage/embedded.js";
-import { startTestBot, waitFor, type TestBot } from "../helpers/bot.js";
+import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
 import { freePort } from "../helpers/processes.js";
 import { sendMention, slowEchoFlow } from "./support.js";
@@ -33,9 +33,7 @@ beforeAll(async () => {
     env: {
       GHE_HOST: github.host,
       GHE_PROTOCOL: "http",
-      GITHUB_WRITES_PER_MINUTE: "100000",
-      GITHUB_WRITES_PER_HOUR: "1000000",
-      GITHUB_DELETES_PER_MINUTE: "100000",
+      ...UNLIMITED_WRITES,
       SESSION_CONCURRENCY: "4",
       RECONCILE_INTERVAL_MS: "500",
       RECONCILE_GRACE_MS: "2000",

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { startTestBot, waitFor, type TestBot } from "../helpers/bot.js";
+import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
 import { DisposableRedis, sendMention, slowEchoFlow } from "./support.js";
@@ -28,9 +28,7 @@ beforeAll(async () => {
       REDIS_URL: redis.url,
       GHE_HOST: github.host,
       GHE_PROTOCOL: "http",
-      GITHUB_WRITES_PER_MINUTE: "100000",
-      GITHUB_WRITES_PER_HOUR: "1000000",
-      GITHUB_DELETES_PER_MINUTE: "100000",
+      ...UNLIMITED_WRITES,
       SESSION_CONCURRENCY: "4",
       RECONCILE_INTERVAL_MS: "500",
       RECONCILE_GRACE_MS: "2000",

@@ -25,6 +25,13 @@ export type TestBotOptions = {
 
 export type TestBot = { bot: Forgebot; baseUrl: string; stop(): Promise<void> };
 
+/** Write budgets far above anything a test sends: for tests and benches not about the budget. */
+export const UNLIMITED_WRITES: Record<string, string> = {
+  GITHUB_WRITES_PER_MINUTE: "100000",
+  GITHUB_WRITES_PER_HOUR: "1000000",
+  GITHUB_DELETES_PER_MINUTE: "100000",
+};
+
 /** The environment a test bot runs with: GitHub configured, quick stall detection, silent logs. */
 export function testEnv(options: Pick<TestBotOptions, "databaseUrl" | "queue" | "env">): Record<string, string> {
   return {
