@@ -10,7 +10,7 @@ import { spawnForgebot, stopProcess, type BotProcess } from "../helpers/processe
 /**
  * 50 agent sessions (two model steps each, the first calling a read tool) run on three
  * `forgebot worker` processes while one of them is SIGKILLed at a random moment every
- * 0.6–1.4 s and replaced: kills land while mentions are accepted, started notes posted, model
+ * 0.3–0.8 s and replaced: kills land while mentions are accepted, started notes posted, model
  * calls in flight, checkpoints written, notes deleted and replies posted. Afterwards every
  * session has exactly one reply, no started note is left, and no step recorded in a checkpoint
  * was asked of the model again.
@@ -84,7 +84,7 @@ describe(`${SESSIONS} sessions while worker processes are SIGKILLed at random po
     let killing = true;
     const killer = (async () => {
       while (killing && kills < MAX_KILLS) {
-        await new Promise((r) => setTimeout(r, 600 + random() * 800));
+        await new Promise((r) => setTimeout(r, 300 + random() * 500));
         if (!killing) break;
         const index = Math.floor(random() * workers.length);
         workers[index]!.child.kill("SIGKILL");
