@@ -34,6 +34,16 @@ export function writeScope(thread: ThreadRef): string {
   return thread.forge === "github" ? `github-${thread.host}-${thread.installationId ?? 0}` : `gitlab-${thread.host}`;
 }
 
+/** Bottleneck's state for a limiter is gone from Redis (a restart without persistence). */
+function lostState(err: unknown): boolean {
+  return err instanceof Error && err.message.includes("SETTINGS_KEY_NOT_FOUND");
+}
+
+/** A write dropped because its limiter was stopped after losing its state. */
+function stoppedLimiter(err: unknown): boolean {
+  return err instanceof Bottleneck.BottleneckError && /stopped/i.test(err.message);
+}
+
 function retryAfterMs(err: unknown): number | null {
   if (!(err instanceof ForgeApiError)) return null;
   if (err.status === 429 || (err.status === 403 && err.retryAfterMs !== undefined)) return Math.max(1000, err.retryAfterMs ?? 60_000);
@@ -65,10 +75,24 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
     connection ? { id: `${options.prefix}-${id}`, datastore: "ioredis", connection, clearDatastore: false, timeout: 3_600_000 } : {};
 
   const groups = new Map<string, Bottleneck.Group>();
+  /** Limiters whose Redis state was lost; they are stopped and replaced. */
+  const lost = new WeakSet<Bottleneck>();
   function group(name: string, settings: Bottleneck.ConstructorOptions): Bottleneck.Group {
     let found = groups.get(name);
     if (!found) {
       found = new Bottleneck.Group({ ...settings, ...shared(`writes-${name}`) });
+      // A limiter reports datastore failures (Redis away or restarted empty) as 'error' events,
+      // and a write waiting in it would then wait forever: a limiter whose state is lost is
+      // stopped, its waiting writes fail with a stop error, and each one resets the scope and
+      // retries on a fresh limiter.
+      found.on("created", (created: Bottleneck) => {
+        created.on("error", (err: unknown) => {
+          options.log.warn({ err, limiter: name }, "write budget limiter error");
+          if (!lostState(err) || lost.has(created)) return;
+          lost.add(created);
+          created.stop({ dropWaitingJobs: true }).catch(() => undefined);
+        });
+      });
       groups.set(name, found);
     }
     return found;
@@ -91,9 +115,13 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
    * them and every call then fails with SETTINGS_KEY_NOT_FOUND. Dropping the scope's limiters
    * makes the next call create them afresh (found by test/faults/redis-restart.test.ts).
    */
-  async function resetScope(forge: ForgeName, scope: string): Promise<void> {
+  async function resetScope(forge: ForgeName, scope: string, onlyLost: boolean): Promise<void> {
     for (const name of [`${forge}-deletes`, `${forge}-minute`, `${forge}-hour`]) {
-      await groups.get(name)?.deleteKey(scope).catch((err: unknown) => options.log.warn({ err, scope }, "write budget limiter reset failed"));
+      const group = groups.get(name);
+      const current = group?.limiters().find((l) => l.key === scope)?.limiter;
+      // A write dropped by a stopped limiter resets only that limiter, never its fresh successor.
+      if (!group || !current || (onlyLost && !lost.has(current))) continue;
+      await group.deleteKey(scope).catch((err: unknown) => options.log.warn({ err, scope }, "write budget limiter reset failed"));
     }
   }
 
@@ -129,9 +157,9 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
           forgeWriteWait.observe({ forge: thread.forge, kind }, (Date.now() - queuedAt) / 1000);
           return result;
         } catch (err: unknown) {
-          if (err instanceof Error && err.message.includes("SETTINGS_KEY_NOT_FOUND") && attempt < MAX_RATE_LIMIT_RETRIES) {
+          if ((lostState(err) || stoppedLimiter(err)) && attempt < MAX_RATE_LIMIT_RETRIES) {
             options.log.warn({ forge: thread.forge, scope }, "write budget state lost in Redis; recreating the limiter");
-            await resetScope(thread.forge, scope);
+            await resetScope(thread.forge, scope, stoppedLimiter(err));
             continue;
           }
           const wait = retryAfterMs(err);
