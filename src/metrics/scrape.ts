@@ -82,31 +82,33 @@ function readQueues(): Promise<Record<string, Record<string, number>> | null> {
   return queueRead;
 }
 
-export const activeSessions = new Gauge({
-  name: "forgebot_sessions",
-  help: "Sessions not yet ended, by status; read from Postgres at scrape time.",
-  labelNames: ["status"] as const,
-  registers: [registry],
-  async collect() {
-    this.reset();
-    const stats = await readActiveSessions();
-    if (!stats) return;
-    for (const status of ACTIVE_STATUSES) this.set({ status }, stats.find((s) => s.status === status)?.count ?? 0);
-  },
-});
+/** A gauge per non-terminal status, read from Postgres at scrape time. */
+function activeSessionGauge(name: string, help: string, pick: (stat: ActiveSessionStats[number] | undefined) => number): Gauge<"status"> {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ["status"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const stats = await readActiveSessions();
+      if (!stats) return;
+      for (const status of ACTIVE_STATUSES) this.set({ status }, pick(stats.find((s) => s.status === status)));
+    },
+  });
+}
 
-export const oldestHeartbeatAge = new Gauge({
-  name: "forgebot_session_heartbeat_age_seconds",
-  help: "Age of the oldest heartbeat among sessions in each non-terminal status (0 when none); the reaper fails running sessions past its limit.",
-  labelNames: ["status"] as const,
-  registers: [registry],
-  async collect() {
-    this.reset();
-    const stats = await readActiveSessions();
-    if (!stats) return;
-    for (const status of ACTIVE_STATUSES) this.set({ status }, stats.find((s) => s.status === status)?.oldestHeartbeatAgeSeconds ?? 0);
-  },
-});
+export const activeSessions = activeSessionGauge(
+  "forgebot_sessions",
+  "Sessions not yet ended, by status; read from Postgres at scrape time.",
+  (stat) => stat?.count ?? 0,
+);
+
+export const oldestHeartbeatAge = activeSessionGauge(
+  "forgebot_session_heartbeat_age_seconds",
+  "Age of the oldest heartbeat among sessions in each non-terminal status (0 when none); the reaper fails running sessions past its limit.",
+  (stat) => stat?.oldestHeartbeatAgeSeconds ?? 0,
+);
 
 export const queueJobs = new Gauge({
   name: "forgebot_queue_jobs",

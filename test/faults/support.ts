@@ -5,6 +5,7 @@ import { waitFor } from "../helpers/bot.js";
 import { signedHeaders } from "../helpers/github-app.js";
 import { githubExample } from "../helpers/payloads.js";
 import { freePort } from "../helpers/processes.js";
+import { closeServer, listenOnLoopback } from "../helpers/loopback.js";
 
 /**
  * A throwaway `redis-server` (no persistence) on a free loopback port, which a test may kill and
@@ -130,16 +131,11 @@ export class FaultyGitHub {
         });
       });
     });
-    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
-    const address = this.#server.address();
-    this.port = typeof address === "object" && address ? address.port : 0;
+    this.port = await listenOnLoopback(this.#server);
     return this;
   }
 
   async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(this.#server);
   }
 }

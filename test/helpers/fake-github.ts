@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
  * A small in-memory GitHub (REST under /api/v3, as on GHES) on 127.0.0.1, for tests that run
@@ -63,17 +64,12 @@ export class FakeGitHub {
         res.end(JSON.stringify({ message: String(err) }));
       });
     });
-    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
-    const address = this.#server.address();
-    this.port = typeof address === "object" && address ? address.port : 0;
+    this.port = await listenOnLoopback(this.#server);
     return this;
   }
 
   async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(this.#server);
   }
 
   live(filter: Partial<Pick<FakeComment, "kind" | "number">> = {}): FakeComment[] {

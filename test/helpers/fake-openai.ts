@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
  * Scripted model servers on 127.0.0.1 that speak a provider's HTTP shape, so the agent runs
@@ -66,17 +67,12 @@ export abstract class FakeModelServer {
         res.end(JSON.stringify({ error: { message: String(err) } }));
       });
     });
-    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
-    const address = this.#server.address();
-    this.port = typeof address === "object" && address ? address.port : 0;
+    this.port = await listenOnLoopback(this.#server);
     return this;
   }
 
   async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(this.#server);
   }
 
   /** Requests for a given step (1-based), by the number of tool results they carry. */

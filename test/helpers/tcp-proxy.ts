@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { listenOnLoopback } from "./loopback.js";
 
 /**
  * A TCP proxy on 127.0.0.1 in front of a real service (Postgres, Redis), so a test can take
@@ -39,9 +40,7 @@ export class TcpProxy {
 
   async start(): Promise<this> {
     this.#server = createServer((client) => this.#accept(client));
-    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
-    const address = this.#server.address();
-    this.port = typeof address === "object" && address ? address.port : 0;
+    this.port = await listenOnLoopback(this.#server);
     return this;
   }
 
