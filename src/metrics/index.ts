@@ -9,6 +9,20 @@ import { registry } from "./registry.js";
  */
 export { registry };
 export { countForgeRequest, forgeRequestErrorOutcome, forgeRequestOutcome, forgeRequests, type ForgeRequestOutcome } from "./forge-requests.js";
+export {
+  permissionRefusals,
+  publishes,
+  publishSteps,
+  retries,
+  reviewComments,
+  reviewsPosted,
+  sandboxCommandDuration,
+  sandboxCommands,
+  sessionsEnded,
+  signIns,
+  workspaceBytes,
+  workspaceCreation,
+} from "./flows.js";
 export { activeSessions, bindScrapeSources, oldestHeartbeatAge, queueJobs, scrapeSourceUp, type ScrapeSources } from "./scrape.js";
 
 export const webhooksReceived = new Counter({
