@@ -9,19 +9,19 @@ import { createChatFlowFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
 import { userActor } from "./flags/actors.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
-import type { ForgeName } from "./forges/forge.js";
+import type { ForgeName } from "./sessions/forge-port.js";
 import { createForgeAdapters, type GitHubApp, type GitLabApp } from "./forges/adapters.js";
-import { sendJson } from "./forges/http.js";
+import { sendJson } from "./web/http.js";
 import { createForgeRegistry } from "./forges/registry.js";
 import { createWriteBudget, withWriteBudget } from "./forges/write-budget.js";
 import type { Logger } from "./logging/logger.js";
 import { bindScrapeSources, lifecycleMetrics } from "./metrics/index.js";
-import { addOpsRoutes } from "./metrics/ops-routes.js";
+import { addOpsRoutes } from "./web/ops-routes.js";
 import { createQueueFactory, migrateQueueSchema, type QueueFactory } from "./queue/backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE } from "./queue/names.js";
 import { createJobQueue } from "./queue/producer.js";
 import { startWorkers, type RunningWorkers } from "./queue/workers.js";
-import { acceptEvent } from "./sessions/accept.js";
+import { acceptEvent } from "./lifecycle/accept.js";
 import type { Flow } from "./sessions/flow.js";
 import { sessionUrl } from "./sessions/links.js";
 import type { LifecycleDeps } from "./sessions/ports.js";
@@ -32,8 +32,9 @@ import { createPool, type Db } from "./storage/pool.js";
 import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createSessionStore } from "./storage/session-store.js";
 import { createReaperStore } from "./storage/reaper-store.js";
-import { startReaper, type RunningReaper } from "./sessions/reaper.js";
-import { startReconciler, type RunningReconciler } from "./queue/reconciler.js";
+import { createReconcilerStore } from "./storage/reconciler-store.js";
+import { startReaper, type RunningReaper } from "./lifecycle/reaper.js";
+import { startReconciler, type RunningReconciler } from "./lifecycle/reconciler.js";
 import { Router } from "./web/router.js";
 import { createSessionWeb, type SessionWeb } from "./web/session-routes.js";
 import { createHttpServer, listen } from "./web/server.js";
@@ -168,7 +169,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     : null;
   // Re-enqueues what Postgres says is owed but the queue lost (a Redis restart); one process at a time.
   const reconciler: RunningReconciler | null = options.roles.workers
-    ? startReconciler({ db, queues, queue, log }, config.reconcile)
+    ? startReconciler({ store: createReconcilerStore(db), queue, log }, config.reconcile)
     : null;
   const unbindScrape = bindScrapeSources({ activeSessions: () => reaperStore.activeSessionStats(), queues });
   /** What `/readyz` checks (each bounded by 2 s): Postgres and the queue backend answer. */

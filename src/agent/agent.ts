@@ -1,7 +1,7 @@
 import type { ModelMessage } from "ai";
-import { FlowError, type FlowContext, type FlowOutcome } from "../sessions/flow.js";
+import { FlowError, RunInterruptedError } from "../sessions/errors.js";
+import type { FlowContext, FlowOutcome } from "../sessions/flow.js";
 import type { SessionStore } from "../sessions/ports.js";
-import { RunInterruptedError } from "../sessions/runner.js";
 import type { Session, SessionUsage } from "../sessions/session.js";
 import { chainOf, CheckpointConflictError, CheckpointUnavailableError, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
 import { collectMemory, loadMemory } from "./memory.js";

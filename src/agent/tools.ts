@@ -1,8 +1,9 @@
 import { tool, type ToolSet } from "ai";
 import { z } from "zod";
-import { ForgeApiError, type ForgeClient, type ThreadComment, type ThreadContent, type ThreadRef } from "../forges/forge.js";
+import { ForgeApiError, type ForgeClient, type ThreadComment, type ThreadContent, type ThreadRef } from "../sessions/forge-port.js";
 import { ASK_USER_TOOL } from "./state.js";
-import { fence, revealInvisible, sanitizeProse, truncate } from "./untrusted.js";
+import { truncate } from "../sessions/text.js";
+import { fence, revealInvisible, sanitizeProse } from "./untrusted.js";
 
 export type ToolLimits = {
   /** Largest tool result handed to the model, in characters. */

@@ -120,12 +120,6 @@ export function fence(text: string, attributes: Record<string, string | number |
   return `<${FENCE_TAG}${attrs}>\n${body}\n</${FENCE_TAG}>`;
 }
 
-/** Cuts text to `max` characters, saying how much was left out. */
-export function truncate(text: string, max: number, what = "characters"): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max)}\n[truncated: ${text.length - max} more ${what} not shown]`;
-}
-
 /**
  * The model's reply and questions, before they are posted: forgebot's hidden markers are
  * removed, so injected text cannot make a later job take this note for its own.

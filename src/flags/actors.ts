@@ -1,4 +1,4 @@
-import type { ForgeName } from "../forges/forge.js";
+import type { ForgeName } from "../sessions/forge-port.js";
 
 /**
  * Actor ids are `<forge>:<id>`: a user (`github:octocat`, `gitlab:42`), a repository

@@ -1,8 +1,8 @@
 import type { ProbotOctokit } from "probot";
 import type { Config } from "../config/index.js";
 import type { Logger } from "../logging/logger.js";
-import type { AcceptOutcome } from "../sessions/accept.js";
-import type { ForgeName, NormalizeResult } from "./forge.js";
+import type { AcceptOutcome } from "../lifecycle/accept.js";
+import type { ForgeName, NormalizeResult } from "../sessions/forge-port.js";
 import { createGitHubApp, type GitHubApp } from "./github/app.js";
 import { createGitLabApp, type GitLabApp } from "./gitlab/app.js";
 

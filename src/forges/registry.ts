@@ -1,5 +1,5 @@
 import type { ForgeProvider } from "../sessions/ports.js";
-import type { Forge, ForgeName } from "./forge.js";
+import type { Forge, ForgeName } from "../sessions/forge-port.js";
 
 /**
  * The only place that knows which forges are configured. Adapters register themselves at

@@ -2,7 +2,7 @@ import Bottleneck from "bottleneck";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { forgeWrites, forgeWriteWait, rateLimitResponses } from "../metrics/writes.js";
-import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type ThreadRef } from "./forge.js";
+import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type ThreadRef } from "../sessions/forge-port.js";
 
 export type WriteKind = "started_note" | "reply" | "notice" | "delete";
 

@@ -1,5 +1,5 @@
 import type { JobsOptions, Queue } from "bullmq";
-import type { JobQueue } from "../sessions/ports.js";
+import type { JobQueue, JobRef } from "../sessions/ports.js";
 import { jobIds } from "./names.js";
 
 const RETENTION: Pick<JobsOptions, "removeOnComplete" | "removeOnFail"> = {
@@ -11,8 +11,20 @@ const RETENTION: Pick<JobsOptions, "removeOnComplete" | "removeOnFail"> = {
 const LIFECYCLE_OPTIONS: JobsOptions = { attempts: 8, backoff: { type: "exponential", delay: 1000 }, ...RETENTION };
 const RUN_OPTIONS: JobsOptions = { attempts: 5, backoff: { type: "exponential", delay: 2000 }, ...RETENTION };
 
+/** The queue and job id a job is stored under. */
+function locate(job: JobRef, lifecycle: Queue, sessions: Queue): { queue: Queue; id: string } {
+  if (job.kind === "mention") return { queue: lifecycle, id: jobIds.mention(job.deliveryId) };
+  if (job.kind === "run") return { queue: sessions, id: jobIds.run(job.sessionId, job.run) };
+  return { queue: lifecycle, id: jobIds.deliver(job.sessionId, job.run) };
+}
+
 export function createJobQueue(lifecycle: Queue, sessions: Queue): JobQueue {
   return {
+    async isQueued(job) {
+      const { queue, id } = locate(job, lifecycle, sessions);
+      // A failed job counts as present: it ran, and its retries are the reaper's business.
+      return (await queue.getJob(id)) !== undefined;
+    },
     async enqueueMention(deliveryId) {
       await lifecycle.add("mention", { deliveryId }, { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 });
     },

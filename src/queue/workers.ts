@@ -1,10 +1,10 @@
 import { setMaxListeners } from "node:events";
 import { DelayedError, UnrecoverableError, type Job, type Worker } from "bullmq";
-import { deliverSession } from "../sessions/delivery.js";
-import { handleMention } from "../sessions/intake.js";
+import { deliverSession } from "../lifecycle/reply.js";
+import { handleMention } from "../lifecycle/intake.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
-import { RunInterruptedError, runSession } from "../sessions/runner.js";
-import { SessionBusyError, SessionNotFoundError } from "../storage/session-store.js";
+import { runSession } from "../lifecycle/run.js";
+import { RunInterruptedError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
 import type { QueueFactory } from "./backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE, type DeliverJob, type MentionJob, type RunJob } from "./names.js";
 

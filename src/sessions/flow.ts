@@ -1,6 +1,5 @@
-import type { ForgeClient } from "../forges/forge.js";
-import type { ErrorReason } from "./notes.js";
-import type { Logger } from "./ports.js";
+import type { ForgeClient } from "./forge-port.js";
+import type { Logger } from "./logger.js";
 import type { Session, SessionUsage } from "./session.js";
 
 export type FlowOutcome =
@@ -17,18 +16,6 @@ export type FlowContext = {
   /** Refreshes the session heartbeat (`updated_at`); long flows call it between steps. */
   heartbeat(): Promise<void>;
 };
-
-/** A failure with a fixed user-facing text (see notes.ts); `detail` goes to logs and the page only. */
-export class FlowError extends Error {
-  override name = "FlowError";
-  constructor(
-    readonly reason: ErrorReason,
-    detail?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(detail ?? reason, options);
-  }
-}
 
 /** What a session runs. `run` may be called again for the same session after a crash. */
 export interface Flow {

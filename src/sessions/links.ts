@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { constantTimeEqual } from "./text.js";
 
 /** HMAC of the session id: the page, the JSON and the SSE stream need it, so links can't be guessed. */
 export function signSessionId(secret: string, sessionId: number): string {
@@ -6,10 +7,7 @@ export function signSessionId(secret: string, sessionId: number): string {
 }
 
 export function verifySessionSignature(secret: string, sessionId: number, signature: string | null | undefined): boolean {
-  if (!signature) return false;
-  const expected = Buffer.from(signSessionId(secret, sessionId));
-  const given = Buffer.from(signature);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return Boolean(signature) && constantTimeEqual(signature ?? "", signSessionId(secret, sessionId));
 }
 
 export function sessionUrl(publicUrl: string, secret: string, sessionId: number): string {

@@ -1,16 +1,10 @@
-import type { Actor, Forge, ForgeName, MentionEvent } from "../forges/forge.js";
+import type { Actor, Forge, ForgeName, MentionEvent } from "./forge-port.js";
 import type { Flow } from "./flow.js";
+import type { Logger } from "./logger.js";
 import type { NewSession, Session, SessionUsage } from "./session.js";
 import type { SessionEvent, SessionStatus } from "./state-machine.js";
 
-/** The slice of pino the domain uses: fixed messages plus a metadata object. */
-export interface Logger {
-  info(meta: object, message: string): void;
-  warn(meta: object, message: string): void;
-  error(meta: object, message: string): void;
-  debug(meta: object, message: string): void;
-  child(bindings: object): Logger;
-}
+export type { Logger };
 
 export type SessionPatch = Partial<{
   startedNoteId: string | null;
@@ -39,7 +33,6 @@ export interface SessionStore {
   /** True when the session has an event of `kind` recorded for `run`. */
   hasEvent(id: number, kind: string, run: number): Promise<boolean>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
-  findRetryChild(parentId: number): Promise<Session | null>;
   /**
    * Runs `fn` holding the session's note lock (a Postgres advisory lock), so two workers
    * never post the same note at once — e.g. a job wrongly declared stalled under load. Throws
@@ -71,11 +64,19 @@ export interface DeliveryStore {
   claimPermissionNotice(forge: ForgeName, threadKey: string, actorId: string): Promise<boolean>;
 }
 
+/** A job the lifecycle queues: one per delivery, and one run and one delivery per session run. */
+export type JobRef =
+  | { kind: "mention"; deliveryId: number }
+  | { kind: "run"; sessionId: number; run: number }
+  | { kind: "deliver"; sessionId: number; run: number };
+
 /** Producers for the two queues. Job ids are deterministic, so enqueueing twice is harmless. */
 export interface JobQueue {
   enqueueMention(deliveryId: number): Promise<void>;
   enqueueRun(sessionId: number, run: number): Promise<void>;
   enqueueDeliver(sessionId: number, run: number): Promise<void>;
+  /** True while the queue holds the job (waiting, active, delayed, or kept after it ran). */
+  isQueued(job: JobRef): Promise<boolean>;
 }
 
 export interface ForgeProvider {
@@ -120,3 +121,51 @@ export type LifecycleDeps = {
   /** How often a running flow checks whether its session was stopped. */
   stopPollMs?: number;
 };
+
+/** A session the reaper failed for a stale heartbeat. */
+export type TimedOutSession = {
+  id: number;
+  runSeq: number;
+  forge: ForgeName;
+  repoPath: string;
+  previousStatus: SessionStatus;
+  lastHeartbeat: Date;
+  createdAt: Date;
+};
+
+/** A session that owes a delivery (its reply, or its started note's deletion) no job is making. */
+export type UnfinishedDelivery = { id: number; runSeq: number; forge: ForgeName; repoPath: string; notePending: boolean; replyMissing: boolean };
+
+/**
+ * The SQL the reaper needs (storage/reaper-store.ts). Every claim is row-level and exclusive:
+ * however many reapers run at once, a row is returned to exactly one of them.
+ */
+export interface ReaperStore {
+  /**
+   * Fails `created`/`running` sessions whose heartbeat (`updated_at`) is older than
+   * `staleAfterMs`, with error_reason `timeout` and the same events a failed run records.
+   */
+  failStaleSessions(staleAfterMs: number, limit: number): Promise<TimedOutSession[]>;
+  /**
+   * Claims sessions that owe a delivery (sessions/obligations.ts), quiet for more than `graceMs`
+   * (and for less than a day), with fewer than `maxAttempts` earlier claims. A claim
+   * records a `reaper_delivery_retry` event and refreshes `updated_at`, so the next attempt
+   * waits another `graceMs`.
+   */
+  claimUnfinishedDeliveries(graceMs: number, maxAttempts: number, limit: number): Promise<UnfinishedDelivery[]>;
+}
+
+/**
+ * The reconciler's reads (storage/reconciler-store.ts): rows older than `graceMs` whose job the
+ * queue may have lost.
+ */
+export interface ReconcilerStore {
+  /** Runs `pass` holding the cluster-wide reconciler lock; null, without running it, when another process holds it. */
+  withPassLock<T>(pass: () => Promise<T>): Promise<T | null>;
+  /** Deliveries still `received`: their mention job has not finished. */
+  findReceivedDeliveries(graceMs: number, limit: number): Promise<number[]>;
+  /** Created (with a started note) and running sessions: their run job. */
+  findActiveRuns(graceMs: number, limit: number): Promise<{ sessionId: number; run: number }[]>;
+  /** Sessions that owe a delivery (sessions/obligations.ts) and changed within a day. */
+  findOwedDeliveries(graceMs: number, limit: number): Promise<{ sessionId: number; run: number }[]>;
+}

@@ -1,4 +1,4 @@
-import type { Actor, ForgeName, NoteRef, ThreadKind, ThreadRef } from "../forges/forge.js";
+import type { Actor, ForgeName, NoteRef, ThreadKind, ThreadRef } from "./forge-port.js";
 import type { Command } from "./command.js";
 import type { SessionStatus } from "./state-machine.js";
 

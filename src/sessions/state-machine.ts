@@ -29,6 +29,8 @@ export type SessionEvent =
   | "stop";
 
 export const TERMINAL_STATUSES: readonly SessionStatus[] = ["finished", "failed", "stopped"];
+/** Every status that is not terminal: the session may still run, wait or be stopped. */
+export const ACTIVE_STATUSES: readonly SessionStatus[] = SESSION_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
 const WAITING: readonly SessionStatus[] = ["paused", "input_required", "plan_approval_required", "tool_call_approval_required"];
 const NON_TERMINAL: readonly SessionStatus[] = ["created", "running", ...WAITING];
 

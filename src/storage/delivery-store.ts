@@ -1,4 +1,4 @@
-import type { MentionEvent } from "../forges/forge.js";
+import type { MentionEvent } from "../sessions/forge-port.js";
 import type { DeliveryStore, StoredMention } from "../sessions/ports.js";
 import type { Db } from "./pool.js";
 

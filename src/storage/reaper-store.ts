@@ -1,5 +1,6 @@
 import type { ActiveSessionStats } from "../metrics/scrape.js";
-import type { ReaperStore, TimedOutSession, UnfinishedDelivery } from "../sessions/reaper.js";
+import type { ReaperStore, TimedOutSession, UnfinishedDelivery } from "../sessions/ports.js";
+import { HAS_REPLIED_SQL, OWES_DELIVERY_SQL, OWES_NOTE_DELETION_SQL } from "./obligations-sql.js";
 import type { Db } from "./pool.js";
 
 type TimedOutRow = {
@@ -38,25 +39,23 @@ WITH stale AS (
 )
 SELECT * FROM failed`;
 
-const NOTE_PENDING = "(s.started_note_id IS NOT NULL AND s.started_note_deleted_at IS NULL)";
-const REPLY_MISSING = "(s.reply_note_id IS NULL OR (s.callback_context->>'replyRun')::int IS DISTINCT FROM s.run_seq)";
-
 const CLAIM_UNFINISHED_SQL = `
 WITH due AS (
   SELECT s.id FROM sessions s
-  WHERE s.status IN ('finished', 'failed', 'stopped')
-    AND s.finished_at > now() - interval '1 day'
+  WHERE ${OWES_DELIVERY_SQL}
+    -- Each branch matches a partial index: sessions_recently_ended, sessions_active.
+    AND ((s.status IN ('finished', 'failed', 'stopped') AND s.finished_at > now() - interval '1 day')
+      OR (s.status NOT IN ('finished', 'failed', 'stopped') AND s.updated_at > now() - interval '1 day'))
     AND s.updated_at < now() - make_interval(secs => $1::float8 / 1000)
-    AND (${NOTE_PENDING} OR ${REPLY_MISSING})
     AND (SELECT count(*) FROM session_events e WHERE e.session_id = s.id AND e.kind = 'reaper_delivery_retry') < $2
-  ORDER BY s.finished_at
+  ORDER BY s.updated_at
   LIMIT $3
   FOR UPDATE SKIP LOCKED
 ), claimed AS (
   UPDATE sessions s SET updated_at = now()
   FROM due
   WHERE s.id = due.id AND s.updated_at < now() - make_interval(secs => $1::float8 / 1000)
-  RETURNING s.id, s.run_seq, s.forge, s.repo_path, ${NOTE_PENDING} AS note_pending, ${REPLY_MISSING} AS reply_missing
+  RETURNING s.id, s.run_seq, s.forge, s.repo_path, ${OWES_NOTE_DELETION_SQL} AS note_pending, NOT ${HAS_REPLIED_SQL} AS reply_missing
 ), events AS (
   INSERT INTO session_events (session_id, kind, data)
   SELECT id, 'reaper_delivery_retry', jsonb_build_object('run', run_seq, 'notePending', note_pending, 'replyMissing', reply_missing) FROM claimed

@@ -1,7 +1,8 @@
 import type { Command } from "../sessions/command.js";
 import type { SessionPatch, SessionStore } from "../sessions/ports.js";
 import { conversationKey, type NewSession, type Session, type SessionOrigin } from "../sessions/session.js";
-import { allowedFrom, InvalidTransitionError, nextStatus, type SessionStatus } from "../sessions/state-machine.js";
+import { InvalidTransitionError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
+import { allowedFrom, nextStatus, type SessionStatus } from "../sessions/state-machine.js";
 import type { Db } from "./pool.js";
 
 type SessionRow = {
@@ -36,14 +37,6 @@ type SessionRow = {
   updated_at: Date;
   finished_at: Date | null;
 };
-
-export class SessionNotFoundError extends Error {
-  override name = "SessionNotFoundError";
-}
-
-export class SessionBusyError extends Error {
-  override name = "SessionBusyError";
-}
 
 /** Advisory-lock namespace for per-session note locks (the second key is the session id). */
 const SESSION_LOCK_SPACE = 7_242_019;
@@ -228,12 +221,5 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       return rows[0] ? toSession(rows[0]) : null;
     },
 
-    async findRetryChild(parentId) {
-      const { rows } = await db.query<SessionRow>(
-        "SELECT * FROM sessions WHERE parent_session_id = $1 AND origin <> 'mention' ORDER BY id DESC LIMIT 1",
-        [parentId],
-      );
-      return rows[0] ? toSession(rows[0]) : null;
-    },
   };
 }

@@ -1,4 +1,4 @@
-import type { ForgeName } from "../forges/forge.js";
+import type { ForgeName } from "../sessions/forge-port.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionStatus } from "../sessions/state-machine.js";
 import type { Db } from "./pool.js";

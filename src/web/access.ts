@@ -1,7 +1,8 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { header } from "../forges/http.js";
+import { header } from "./http.js";
 import { signSessionId, verifySessionSignature } from "../sessions/links.js";
+import { constantTimeEqual } from "../sessions/text.js";
 
 /**
  * Who may see and act on a session page. Reading needs the signed link (`?sig=`, an HMAC of the
@@ -25,13 +26,6 @@ export function signedSessionId(secret: string, rawId: string | undefined, url: 
 /** The page's own link to a session: relative, so it works behind any host name. */
 export function sessionPath(secret: string, id: number, suffix = ""): string {
   return `/sessions/${id}${suffix}?sig=${signSessionId(secret, id)}`;
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  // Hash first so the comparison takes the same time whatever the lengths.
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 /** The retry form's token: a different HMAC purpose than the link, so a link alone cannot POST. */

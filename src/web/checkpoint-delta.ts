@@ -1,3 +1,4 @@
+import { truncate } from "../sessions/text.js";
 import { renderMarkdown } from "./markdown.js";
 
 /**
@@ -29,7 +30,7 @@ function str(value: unknown): string | null {
 }
 
 export function clip(text: string): string {
-  return text.length > MAX_CHARS ? `${text.slice(0, MAX_CHARS)}\n… (${text.length - MAX_CHARS} more characters)` : text;
+  return truncate(text, MAX_CHARS);
 }
 
 export function toJson(value: unknown): string {

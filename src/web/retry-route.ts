@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BodyTooLargeError, header, readBody } from "../forges/http.js";
+import { BodyTooLargeError, header, readBody } from "./http.js";
 import { trackedErrors } from "../metrics/index.js";
-import { buttonTrigger, RetryStartError, retrySession } from "../sessions/retry.js";
+import { buttonTrigger, retrySession } from "../lifecycle/retry.js";
+import { RetryStartError } from "../sessions/errors.js";
 import { isSameOrigin, sessionPath, signedSessionId, verifyRetryToken } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { NOT_FOUND_PAGE } from "./session-page.js";

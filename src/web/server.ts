@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { trackedErrors } from "../metrics/index.js";
-import { sendJson } from "../forges/http.js";
+import { sendJson } from "./http.js";
 import type { Router } from "./router.js";
 
 /** The HTTP server: routing, a last-resort error handler (never a crash), graceful close. */

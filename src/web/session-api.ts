@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { sendJson } from "../forges/http.js";
+import { sendJson } from "./http.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import { sessionPath, signedSessionId } from "./access.js";
 import type { SessionWebContext } from "./context.js";

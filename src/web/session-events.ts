@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { header, sendJson } from "../forges/http.js";
-import type { Session } from "../sessions/session.js";
+import { header, sendJson } from "./http.js";
+import { hasReplied } from "../sessions/obligations.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import type { TimelineCursor } from "../storage/session-views.js";
 import { signedSessionId } from "./access.js";
@@ -44,10 +44,6 @@ export type SessionStreams = {
 export function parseCursor(raw: string | null | undefined): TimelineCursor {
   const m = /^(\d{1,15})\.(\d{1,9})$/.exec(raw ?? "");
   return m ? { eventId: Number(m[1]), seq: Number(m[2]) } : { eventId: 0, seq: 0 };
-}
-
-function delivered(session: Session): boolean {
-  return session.replyNoteId !== null && (session.callbackContext.replyRun ?? 1) === session.runSeq;
 }
 
 export function createSessionStreams(ctx: SessionWebContext, settings: StreamSettings = DEFAULT_STREAM_SETTINGS): SessionStreams {
@@ -118,7 +114,7 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
       lastKey = key;
       const { session } = summary;
       const graceOver = session.finishedAt !== null && Date.now() - session.finishedAt.getTime() > settings.deliveryGraceMs;
-      if (!isTerminal(session.status) || !(delivered(session) || graceOver)) return false;
+      if (!isTerminal(session.status) || !(hasReplied(session) || graceOver)) return false;
       send("end", { status: session.status });
       return true;
     }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ForgeName } from "../forges/forge.js";
-import { header, sendJson } from "../forges/http.js";
+import type { ForgeName } from "../sessions/forge-port.js";
+import { header, sendJson } from "./http.js";
 import { SESSION_STATUSES, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionListFilter } from "../storage/session-views.js";
 import { hasAdminToken, parseSessionId, sessionPath } from "./access.js";

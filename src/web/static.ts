@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { sendJson } from "../forges/http.js";
+import { sendJson } from "./http.js";
 
 /** The page's stylesheet and script: a fixed list, read once, revalidated by ETag. */
 

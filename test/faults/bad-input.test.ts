@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import nock from "nock";
 import { gitlabPayload } from "../fixtures/gitlab/payloads.js";
-import { MAX_PROMPT_CHARS } from "../../src/sessions/intake.js";
+import { MAX_PROMPT_CHARS } from "../../src/lifecycle/intake.js";
 import type { Flow } from "../../src/sessions/flow.js";
 import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
@@ -177,7 +177,7 @@ describe("after the noise", () => {
     const long = rows.filter((r) => r.prompt.length > MAX_PROMPT_CHARS);
     expect(long).toHaveLength(2);
     for (const r of long) {
-      expect(r.prompt).toContain("was truncated to the first");
+      expect(r.prompt).toContain("[truncated: showing the first 20000 of");
       expect(r.prompt.length).toBeLessThan(MAX_PROMPT_CHARS + 200);
     }
     const short = rows.filter((r) => r.prompt.length <= MAX_PROMPT_CHARS);

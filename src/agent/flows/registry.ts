@@ -1,4 +1,5 @@
-import { FlowError, type Flow } from "../../sessions/flow.js";
+import { FlowError } from "../../sessions/errors.js";
+import type { Flow } from "../../sessions/flow.js";
 import type { FlowRegistry } from "../../sessions/ports.js";
 import { helpFlow } from "./help.js";
 

@@ -3,11 +3,12 @@ import { Probot, ProbotOctokit } from "probot";
 import type { Logger } from "pino";
 import type { GitHubConfig } from "../../config/index.js";
 import { countForgeRequest, forgeRequestErrorOutcome, webhooksReceived } from "../../metrics/index.js";
-import type { AcceptOutcome } from "../../sessions/accept.js";
-import type { Forge, NormalizeResult } from "../forge.js";
-import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../http.js";
-import { call, createGitHubClient } from "./client.js";
-import { githubMarkdown } from "./markdown.js";
+import type { AcceptOutcome } from "../../lifecycle/accept.js";
+import type { Forge, NormalizeResult } from "../../sessions/forge-port.js";
+import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../../web/http.js";
+import { call } from "./api.js";
+import { createGitHubClient } from "./client.js";
+import { githubMarkdown } from "./profile.js";
 import { HANDLED_EVENTS, normalizeGitHubEvent } from "./normalize.js";
 
 export type GitHubAppOptions = {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { MentionEvent, NormalizeResult, ThreadRef } from "../forge.js";
+import type { MentionEvent, NormalizeResult, ThreadRef } from "../../sessions/forge-port.js";
 
 /** Only the fields we read. Anything else in GitHub's payloads never leaves this file. */
 const user = z.object({ id: z.number(), login: z.string(), type: z.string().optional() });

@@ -1,6 +1,7 @@
 import type { ProbotOctokit } from "probot";
-import { ForgeApiError, type FileEntry, type ForgeClient, type ThreadComment, type ThreadContent, type ThreadRef } from "../forge.js";
-import { call } from "./client.js";
+import { ForgeApiError, type FileEntry, type ForgeClient, type ThreadComment, type ThreadContent, type ThreadRef } from "../../sessions/forge-port.js";
+import { truncate } from "../../sessions/text.js";
+import { call, repoParts } from "./api.js";
 
 type Octokit = ProbotOctokit;
 
@@ -11,11 +12,6 @@ export const GITHUB_READ_LIMITS = {
   pages: 30,
   diffChars: 200_000,
 } as const;
-
-function repoParts(thread: ThreadRef): { owner: string; repo: string } {
-  const [owner, ...rest] = thread.repoPath.split("/");
-  return { owner: owner ?? "", repo: rest.join("/") };
-}
 
 type ApiComment = { id: number; body?: string | null; user?: { login: string } | null; created_at: string; updated_at: string };
 type ApiReviewComment = ApiComment & { path?: string; line?: number | null; original_line?: number | null };
@@ -98,9 +94,7 @@ export function createGitHubReads(octokit: Octokit): Required<Pick<ForgeClient, 
       const files = await call("list pull request files", () =>
         pages<ApiFile>(octokit.paginate.iterator(octokit.rest.pulls.listFiles, { owner, repo, pull_number: thread.number, per_page: 100 })),
       );
-      const diff = files.map(formatFile).join("\n");
-      if (diff.length <= GITHUB_READ_LIMITS.diffChars) return diff;
-      return `${diff.slice(0, GITHUB_READ_LIMITS.diffChars)}\n\n[truncated: showing the first ${GITHUB_READ_LIMITS.diffChars} of ${diff.length} characters]`;
+      return truncate(files.map(formatFile).join("\n"), GITHUB_READ_LIMITS.diffChars);
     },
 
     async readFile(thread: ThreadRef, filePath: string, ref?: string): Promise<string> {

@@ -11,7 +11,7 @@ import {
   RepositoryFiles,
   Users,
 } from "@gitbeaker/rest";
-import { ForgeApiError } from "../forge.js";
+import { ForgeApiError } from "../../sessions/forge-port.js";
 
 /** The gitbeaker resources forgebot uses, built once per process and shared by every client. */
 export type GitLabApi = {

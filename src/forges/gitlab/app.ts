@@ -1,14 +1,14 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { GitLabConfig } from "../../config/index.js";
 import { webhooksReceived } from "../../metrics/index.js";
-import type { AcceptOutcome } from "../../sessions/accept.js";
-import type { Forge, NormalizeResult } from "../forge.js";
-import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../http.js";
+import type { AcceptOutcome } from "../../lifecycle/accept.js";
+import type { Forge, NormalizeResult } from "../../sessions/forge-port.js";
+import { constantTimeEqual } from "../../sessions/text.js";
+import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../../web/http.js";
 import { call, createGitLabApi, type GitLabApi } from "./api.js";
 import { createGitLabClient } from "./client.js";
-import { gitlabMarkdown } from "./markdown.js";
+import { gitlabMarkdown } from "./profile.js";
 import { HANDLED_EVENTS, normalizeGitLabEvent } from "./normalize.js";
 import { createGitLabRequesterFn, type TransportOptions } from "./requester.js";
 
@@ -31,13 +31,6 @@ export type GitLabApp = {
   /** Usernames that are us besides the token's user (the handle). */
   setSelfLogins(usernames: readonly string[]): void;
 };
-
-/** Constant time whatever the lengths: both sides are hashed to the same size first. */
-function tokenMatches(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given, "utf8").digest();
-  const b = createHash("sha256").update(expected, "utf8").digest();
-  return timingSafeEqual(a, b);
-}
 
 /**
  * The GitLab adapter: the `POST /api/gitlab/webhooks` route and the ForgeClient factory, over
@@ -87,7 +80,7 @@ export function createGitLabApp(options: GitLabAppOptions): GitLabApp {
       count(event, "unauthorized");
       return sendJson(res, 401, { error: "missing X-Gitlab-Token header" });
     }
-    if (!tokenMatches(token, config.webhookSecret)) {
+    if (!constantTimeEqual(token, config.webhookSecret)) {
       req.resume();
       count(event, "unauthorized");
       return sendJson(res, 401, { error: "X-Gitlab-Token does not match" });

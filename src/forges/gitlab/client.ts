@@ -1,4 +1,4 @@
-import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type ThreadRef } from "../forge.js";
+import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, type ApiNote, type GitLabApi } from "./api.js";
 import { createReadTools } from "./reads.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { MentionEvent, NormalizeResult, ThreadRef } from "../forge.js";
+import type { MentionEvent, NormalizeResult, ThreadRef } from "../../sessions/forge-port.js";
 
 /** `X-Gitlab-Event` values we act on. Internal notes (and notes on confidential issues) use the second. */
 export const HANDLED_EVENTS = ["Note Hook", "Confidential Note Hook"] as const;

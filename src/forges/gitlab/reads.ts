@@ -1,4 +1,5 @@
-import type { FileEntry, ForgeClient, ThreadComment, ThreadContent, ThreadRef } from "../forge.js";
+import type { FileEntry, ForgeClient, ThreadComment, ThreadContent, ThreadRef } from "../../sessions/forge-port.js";
+import { truncate } from "../../sessions/text.js";
 import { call, type ApiNote, type GitLabApi } from "./api.js";
 
 /** Bounds on what one read hands the agent; anything cut says so in the text. */
@@ -18,11 +19,6 @@ type ApiTreeEntry = { name: string; path: string; type: "tree" | "blob" | "commi
 
 const PAGE = 100;
 const MAX_NOTE_PAGES = 20;
-
-export function truncate(text: string, limit: number): string {
-  if (text.length <= limit) return text;
-  return `${text.slice(0, limit)}\n\n[truncated: showing the first ${limit} of ${text.length} characters]`;
-}
 
 function looksBinary(bytes: Uint8Array): boolean {
   return bytes.subarray(0, 8000).includes(0);

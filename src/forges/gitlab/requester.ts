@@ -7,8 +7,8 @@ import {
   type ResponseBodyTypes,
 } from "@gitbeaker/requester-utils";
 import { countForgeRequest, forgeRequestOutcome } from "../../metrics/index.js";
-import { ForgeApiError } from "../forge.js";
-import { parseJson } from "../http.js";
+import { ForgeApiError } from "../../sessions/forge-port.js";
+import { parseJson } from "../../web/http.js";
 
 /** How 429s (and, for requests that are safe to repeat, 502/503/504) are retried. */
 export type RetryPolicy = {

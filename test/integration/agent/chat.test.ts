@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
-import { handleMention } from "../../../src/sessions/intake.js";
+import { handleMention } from "../../../src/lifecycle/intake.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 import { FakeGitHub } from "../../helpers/fake-github.js";
 import { FakeOpenAI, type ModelRequest } from "../../helpers/fake-openai.js";

@@ -2,7 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
 import type { ProbotOctokit } from "probot";
 import { createAgentTools } from "../../../src/agent/tools.js";
-import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../../src/forges/forge.js";
+import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../../src/sessions/forge-port.js";
 import { createGitHubClient } from "../../../src/forges/github/client.js";
 import { TestOctokit } from "../../helpers/bot.js";
 import { FakeGitHub } from "../../helpers/fake-github.js";

@@ -2,7 +2,7 @@ import type { AgentDeps, AgentLimits } from "../../../src/agent/agent.js";
 import type { ModelCallOutcome } from "../../../src/agent/models/errors.js";
 import { createModelRouter } from "../../../src/agent/models/router.js";
 import type { ModelSpec } from "../../../src/agent/models/spec.js";
-import type { FileEntry, ForgeClient, ThreadContent, ThreadRef } from "../../../src/forges/forge.js";
+import type { FileEntry, ForgeClient, ThreadContent, ThreadRef } from "../../../src/sessions/forge-port.js";
 import { createLogger } from "../../../src/logging/logger.js";
 import type { FlowContext } from "../../../src/sessions/flow.js";
 import type { Session } from "../../../src/sessions/session.js";

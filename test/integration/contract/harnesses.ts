@@ -1,4 +1,4 @@
-import type { ForgeName } from "../../../src/forges/forge.js";
+import type { ForgeName } from "../../../src/sessions/forge-port.js";
 import { gitlabPayload } from "../../fixtures/gitlab/payloads.js";
 import { FakeGitHub } from "../../helpers/fake-github.js";
 import { FAKE_GITLAB_TOKEN, FakeGitLab } from "../../helpers/fake-gitlab.js";

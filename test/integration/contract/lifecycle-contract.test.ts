@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
-import type { ForgeName } from "../../../src/forges/forge.js";
+import type { ForgeName } from "../../../src/sessions/forge-port.js";
 import type { Flow } from "../../../src/sessions/flow.js";
 import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";

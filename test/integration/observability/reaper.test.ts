@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
 import { errorText } from "../../../src/sessions/notes.js";
-import { reapOnce, type ReapResult } from "../../../src/sessions/reaper.js";
+import { reapOnce, type ReapResult } from "../../../src/lifecycle/reaper.js";
 import type { Flow } from "../../../src/sessions/flow.js";
 import { createPool, type Db } from "../../../src/storage/pool.js";
 import { createReaperStore } from "../../../src/storage/reaper-store.js";

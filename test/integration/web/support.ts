@@ -1,5 +1,5 @@
 import type { Forgebot } from "../../../src/app.js";
-import type { ThreadRef } from "../../../src/forges/forge.js";
+import type { ThreadRef } from "../../../src/sessions/forge-port.js";
 import type { Flow } from "../../../src/sessions/flow.js";
 import { signSessionId } from "../../../src/sessions/links.js";
 import type { Session, SessionUsage } from "../../../src/sessions/session.js";

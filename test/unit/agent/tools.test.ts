@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@jest/globals";
 import { createAgentTools, renderThread, visibleComments } from "../../../src/agent/tools.js";
 import { systemPrompt } from "../../../src/agent/prompts/index.js";
-import type { ForgeClient, ThreadComment, ThreadRef } from "../../../src/forges/forge.js";
+import type { ForgeClient, ThreadComment, ThreadRef } from "../../../src/sessions/forge-port.js";
 
 const TRIGGER = "2024-05-01T12:00:00Z";
 const comment = (id: string, createdAt: string, updatedAt = createdAt, body = `comment ${id}`, extra: Partial<ThreadComment> = {}): ThreadComment => ({ id, author: "eve", body, createdAt, updatedAt, ...extra });
@@ -62,7 +62,7 @@ describe("the agent's tools", () => {
 
   it("bounds results, reveals invisible characters in code, refuses .. and reads at the head", async () => {
     const tools = createAgentTools({ forge, thread: thread("change_request"), triggerCreatedAt: TRIGGER, triggerCommentId: null, limits: { maxChars: 50, maxEntries: 3 } });
-    expect(await tools.read_file!.execute!({ path: "./src/a.ts" }, options)).toContain("[truncated: 50 more characters not shown]");
+    expect(await tools.read_file!.execute!({ path: "./src/a.ts" }, options)).toContain("[truncated: showing the first 50 of 100 characters]");
     expect(await tools.read_file!.execute!({ path: "bin" }, options)).toBe("bin is a binary file.");
     expect(await tools.read_file!.execute!({ path: "../../etc/passwd" }, options)).toContain("paths may not contain ..");
     expect(reads).toEqual(["src/a.ts@sha1", "bin@sha1"]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@jest/globals";
-import { fence, revealInvisible, sanitizeProse, stripMarkers, truncate } from "../../../src/agent/untrusted.js";
+import { fence, revealInvisible, sanitizeProse, stripMarkers } from "../../../src/agent/untrusted.js";
+import { truncate } from "../../../src/sessions/text.js";
 
 describe("sanitizeProse removes what a reader of the rendered thread cannot see", () => {
   it.each([
@@ -50,7 +51,7 @@ describe("revealInvisible, fence and truncate", () => {
   });
 
   it("truncates with a notice saying how much was left out", () => {
-    expect(truncate("abcdef", 4)).toBe("abcd\n[truncated: 2 more characters not shown]");
+    expect(truncate("abcdef", 4)).toBe("abcd\n\n[truncated: showing the first 4 of 6 characters]");
     expect(truncate("abc", 4)).toBe("abc");
   });
 });

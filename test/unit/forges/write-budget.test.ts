@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "@jest/globals";
-import { ForgeApiError, type ThreadRef } from "../../../src/forges/forge.js";
+import { ForgeApiError, type ThreadRef } from "../../../src/sessions/forge-port.js";
 import { createWriteBudget, noteKind, writeScope, type ClosableWriteBudget, type WriteKind } from "../../../src/forges/write-budget.js";
 import { createLogger } from "../../../src/logging/logger.js";
 

@@ -3,12 +3,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import { bindScrapeSources, forgeRequestErrorOutcome, forgeRequestOutcome, lifecycleMetrics, registry, type ScrapeSources } from "../../../src/metrics/index.js";
-import { checkReady } from "../../../src/metrics/ops-routes.js";
+import { checkReady } from "../../../src/web/ops-routes.js";
 import { parseMetrics, value, type Samples } from "../../integration/observability/scrape.js";
 
 const METRICS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../src/metrics");
 /** The label names DESIGN.md allows: bounded sets, never ids. */
-const BOUNDED_LABELS = new Set(["forge", "event", "outcome", "op", "status", "phase", "provider", "kind", "action", "queue", "state", "source"]);
+const BOUNDED_LABELS = new Set(["forge", "event", "outcome", "op", "status", "phase", "provider", "kind", "action", "queue", "state", "source", "flow", "step", "reason", "origin"]);
 
 let unbind: (() => void) | null = null;
 afterEach(() => {
@@ -30,14 +30,14 @@ describe("metric definitions", () => {
     for (const file of readdirSync(METRICS_DIR).filter((f) => f.endsWith(".ts"))) await import(path.join(METRICS_DIR, file));
   });
 
-  it("are named forgebot_*, counters end in _total, durations in _seconds, labels are bounded", async () => {
+  it("are named forgebot_*, counters end in _total, histograms in _seconds or _bytes, labels are bounded", async () => {
     const problems: string[] = [];
     const metrics = (await registry.getMetricsAsJSON()).filter((m) => !m.name.startsWith("forgebot_process_"));
     expect(metrics.length).toBeGreaterThanOrEqual(15);
     for (const m of metrics) {
       if (!m.name.startsWith("forgebot_")) problems.push(`${m.name}: no forgebot_ prefix`);
       if (String(m.type) === "counter" && !m.name.endsWith("_total")) problems.push(`${m.name}: counter without _total`);
-      if (String(m.type) === "histogram" && !m.name.endsWith("_seconds")) problems.push(`${m.name}: histogram not in _seconds`);
+      if (String(m.type) === "histogram" && !/_(seconds|bytes)$/.test(m.name)) problems.push(`${m.name}: histogram of neither _seconds nor _bytes`);
       for (const label of (registry.getSingleMetric(m.name) as unknown as { labelNames: string[] }).labelNames) {
         if (!BOUNDED_LABELS.has(label)) problems.push(`${m.name}: label ${label}`);
       }

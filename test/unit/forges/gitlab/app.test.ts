@@ -2,10 +2,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createServer, type Server } from "node:http";
 import nock from "nock";
 import type { GitLabConfig } from "../../../../src/config/index.js";
-import type { NormalizeResult } from "../../../../src/forges/forge.js";
+import type { NormalizeResult } from "../../../../src/sessions/forge-port.js";
 import { createGitLabApp, type GitLabApp } from "../../../../src/forges/gitlab/app.js";
 import { createLogger } from "../../../../src/logging/logger.js";
-import type { AcceptOutcome } from "../../../../src/sessions/accept.js";
+import type { AcceptOutcome } from "../../../../src/lifecycle/accept.js";
 import { gitlabPayload } from "../../../fixtures/gitlab/payloads.js";
 import { FAKE_GITLAB_TOKEN, FakeGitLab } from "../../../helpers/fake-gitlab.js";
 import { FAKE_GITLAB_URL, nockGitLab } from "../../../helpers/nock-gitlab.js";

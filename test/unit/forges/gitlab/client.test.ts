@@ -1,7 +1,7 @@
 import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { createServer } from "node:http";
 import nock from "nock";
-import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../../../src/forges/forge.js";
+import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../../../src/sessions/forge-port.js";
 import { createGitLabApi } from "../../../../src/forges/gitlab/api.js";
 import { createGitLabClient } from "../../../../src/forges/gitlab/client.js";
 import { createGitLabRequesterFn, retryAfterMs, type TransportOptions } from "../../../../src/forges/gitlab/requester.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import type { NormalizeResult } from "../../../../src/forges/forge.js";
+import type { NormalizeResult } from "../../../../src/sessions/forge-port.js";
 import { isBotUsername, normalizeGitLabEvent, type GitLabNormalizeContext } from "../../../../src/forges/gitlab/normalize.js";
 import { gitlabPayload, type GitLabFixture } from "../../../fixtures/gitlab/payloads.js";
 

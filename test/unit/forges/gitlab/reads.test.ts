@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
-import type { ForgeClient, ThreadRef } from "../../../../src/forges/forge.js";
+import type { ForgeClient, ThreadRef } from "../../../../src/sessions/forge-port.js";
 import { createGitLabApi } from "../../../../src/forges/gitlab/api.js";
 import { createGitLabClient } from "../../../../src/forges/gitlab/client.js";
 import { READ_LIMITS } from "../../../../src/forges/gitlab/reads.js";

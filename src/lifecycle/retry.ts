@@ -1,8 +1,9 @@
-import type { Actor, ForgeClient, MentionEvent, ThreadRef } from "../forges/forge.js";
-import { startSession } from "./intake.js";
-import type { LifecycleDeps } from "./ports.js";
-import type { Session, SessionOrigin } from "./session.js";
-import { isTerminal } from "./state-machine.js";
+import type { Actor, ForgeClient, MentionEvent, ThreadRef } from "../sessions/forge-port.js";
+import type { LifecycleDeps } from "../sessions/ports.js";
+import type { Session, SessionOrigin } from "../sessions/session.js";
+import { isTerminal } from "../sessions/state-machine.js";
+import { RetryStartError } from "../sessions/errors.js";
+import { startSession } from "./start.js";
 
 /**
  * Retry: one service behind the `@forgebot retry` command and the session page's button. A
@@ -29,17 +30,6 @@ export type RetryRefusal = "nothing_to_retry" | "not_ended" | "not_allowed";
 export type RetryOutcome =
   | { kind: "refused"; reason: RetryRefusal; message: string }
   | { kind: "started"; session: Session; created: boolean };
-
-/** The child exists but starting it (started note, queued run) failed; `session` is the child. */
-export class RetryStartError extends Error {
-  override name = "RetryStartError";
-  constructor(
-    readonly session: Session,
-    options?: { cause?: unknown },
-  ) {
-    super(`retry session ${session.id} could not be started`, options);
-  }
-}
 
 export type RetryOptions = {
   /** The parent thread's client when the caller already holds one. */

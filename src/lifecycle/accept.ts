@@ -1,6 +1,6 @@
-import type { ForgeName, IgnoreReason, NormalizeResult } from "../forges/forge.js";
-import { parseMention } from "./mention.js";
-import type { DeliveryStore, JobQueue } from "./ports.js";
+import type { ForgeName, IgnoreReason, NormalizeResult } from "../sessions/forge-port.js";
+import { parseMention } from "../sessions/mention.js";
+import type { DeliveryStore, JobQueue } from "../sessions/ports.js";
 
 export type AcceptOutcome = "accepted" | "duplicate" | IgnoreReason;
 

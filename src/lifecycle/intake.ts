@@ -1,54 +1,22 @@
-import type { ForgeClient, MentionEvent, ThreadRef } from "../forges/forge.js";
-import { parseCommand } from "./command.js";
-import { parseMention } from "./mention.js";
-import { noticeMarker, nothingToStopNote, permissionNote, startedMarker, startedNote } from "./notes.js";
-import type { LifecycleDeps, StoredMention } from "./ports.js";
-import { conversationKey, type NewSession, type Session } from "./session.js";
+import type { ForgeClient, MentionEvent } from "../sessions/forge-port.js";
+import { parseCommand } from "../sessions/command.js";
+import { parseMention } from "../sessions/mention.js";
+import { noticeMarker, permissionNote } from "../sessions/notes.js";
+import type { LifecycleDeps, StoredMention } from "../sessions/ports.js";
+import { conversationKey, type NewSession, type Session } from "../sessions/session.js";
+import { isTerminal } from "../sessions/state-machine.js";
+import { truncate } from "../sessions/text.js";
+import { ensureNote } from "./notes.js";
 import { commandTrigger, retrySession } from "./retry.js";
-import { TERMINAL_STATUSES, SESSION_STATUSES, isTerminal } from "./state-machine.js";
-
-const ACTIVE = SESSION_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
+import { startSession } from "./start.js";
+import { stopFromMention } from "./stop.js";
 
 /** Longest request a session keeps (characters); longer ones are cut and say so. */
 export const MAX_PROMPT_CHARS = 20_000;
 
-/** Cuts an oversized request to MAX_PROMPT_CHARS and appends a notice the flow and the page show. */
+/** Cuts an oversized request to MAX_PROMPT_CHARS; the notice reaches the flow and the page. */
 export function truncatePrompt(prompt: string): string {
-  if (prompt.length <= MAX_PROMPT_CHARS) return prompt;
-  // Never split a surrogate pair: the cut text must stay valid UTF-16.
-  let cut = prompt.slice(0, MAX_PROMPT_CHARS);
-  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
-  return `${cut}\n\n[forgebot: the request was ${prompt.length} characters long and was truncated to the first ${MAX_PROMPT_CHARS}.]`;
-}
-
-/** Posts a note unless a note with the same marker is already in the thread. */
-export async function ensureNote(client: ForgeClient, thread: ThreadRef, marker: string, body: string, since?: Date) {
-  const existing = await client.findNoteByMarker(thread, marker, since);
-  if (existing) return { note: existing, posted: false };
-  return { note: await client.postNote(thread, body), posted: true };
-}
-
-/**
- * Posts a session's started note or reply once per run. An intent event is written before the
- * post; only when one exists already (an earlier attempt may have posted, then died) is the
- * thread searched for the marker. The usual path costs no forge read.
- */
-export async function ensureSessionNote(
-  deps: LifecycleDeps,
-  client: ForgeClient,
-  session: Session,
-  what: "started_note" | "reply",
-  note: { run: number; marker: string; body: string },
-) {
-  const thread = session.callbackContext.thread;
-  const intent = `${what}_intent`;
-  if (await deps.sessions.hasEvent(session.id, intent, note.run)) {
-    const existing = await client.findNoteByMarker(thread, note.marker, session.createdAt);
-    if (existing) return { note: existing, posted: false };
-  } else {
-    await deps.sessions.addEvent(session.id, intent, { run: note.run });
-  }
-  return { note: await client.postNote(thread, note.body), posted: true };
+  return truncate(prompt, MAX_PROMPT_CHARS, "characters of the request");
 }
 
 function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command" | "prompt" | "flow" | "parentSessionId" | "origin">): NewSession {
@@ -62,50 +30,6 @@ function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command
     threadUrl: mention.url,
     triggerCreatedAt: mention.createdAt,
   };
-}
-
-/**
- * Posts the started note (once, found by marker on a repeat), then queues the flow run, so
- * users always see the note before the answer. Started notes have the highest priority in the
- * write budget. A session that ended before its note went out (stopped meanwhile) gets no note,
- * only its reply. Safe to call again.
- */
-export async function startSession(deps: LifecycleDeps, session: Session, client: ForgeClient, receivedAt?: Date): Promise<void> {
-  const run = session.runSeq;
-  await deps.sessions.withLock(session.id, async () => {
-    // Re-read under the lease: a concurrent run of this job may have posted the note already.
-    const current = await deps.sessions.getSession(session.id);
-    if (current.runSeq !== run) return;
-    if (current.startedNoteId && current.callbackContext.startedNote !== undefined) return;
-    if (current.status !== "created" && current.status !== "running") {
-      await deps.sessions.addEvent(current.id, "started_note_skipped", { run, status: current.status });
-      return;
-    }
-    const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
-    const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body });
-    const latest = await deps.sessions.getSession(current.id);
-    await deps.sessions.update(current.id, {
-      startedNoteId: note.id,
-      callbackContext: { ...latest.callbackContext, startedNote: note },
-    });
-    await deps.sessions.addEvent(current.id, "started_note_posted", { noteId: note.id, run, found: !posted });
-    if (receivedAt) deps.metrics.startedNoteLatency(current.forge, (Date.now() - receivedAt.getTime()) / 1000);
-  });
-  await deps.queue.enqueueRun(session.id, run);
-}
-
-async function handleStop(deps: LifecycleDeps, stored: StoredMention, client: ForgeClient): Promise<number | undefined> {
-  const { mention } = stored;
-  const active = await deps.sessions.findLatestInConversation(conversationKey(mention.thread), ACTIVE);
-  if (!active) {
-    await ensureNote(client, mention.thread, noticeMarker(`stop delivery=${stored.deliveryKey}`), nothingToStopNote(stored.deliveryKey));
-    return undefined;
-  }
-  await deps.sessions.update(active.id, { errorReason: "stopped" });
-  await deps.sessions.transition(active.id, "stop", { by: mention.actor.login });
-  // A running worker notices the status and aborts; a session with no worker is answered here.
-  await deps.queue.enqueueDeliver(active.id, active.runSeq);
-  return active.id;
 }
 
 /** `@forgebot retry` through the retry service; a refusal is explained once in the thread. */
@@ -195,7 +119,7 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   }
 
   if (parsed.command === "stop") {
-    const stoppedId = await handleStop(deps, stored, client);
+    const stoppedId = await stopFromMention(deps, stored, client);
     await deps.deliveries.markProcessed(deliveryId, "stop", stoppedId);
     return;
   }

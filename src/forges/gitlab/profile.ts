@@ -1,4 +1,4 @@
-import type { ForgeMarkdown } from "../forge.js";
+import type { ForgeMarkdown } from "../../sessions/forge-port.js";
 
 /** GitLab says "merge request" (`!iid`) where GitHub says "pull request"; mentions read the same. */
 export const gitlabMarkdown: ForgeMarkdown = {

@@ -1,6 +1,6 @@
-import { sendJson } from "../forges/http.js";
-import type { Router } from "../web/router.js";
-import { registry } from "./registry.js";
+import { sendJson } from "./http.js";
+import type { Router } from "./router.js";
+import { registry } from "../metrics/registry.js";
 
 export type ProbeResult = "ok" | "down";
 /** Named dependency checks; each resolves when its dependency answers. */

@@ -1,9 +1,9 @@
-import { ForgeApiError, type ForgeClient } from "../forges/forge.js";
-import { ensureSessionNote } from "./intake.js";
-import { errorText, isErrorReason, replyMarker, replyNote } from "./notes.js";
-import type { LifecycleDeps, Logger } from "./ports.js";
-import type { Session } from "./session.js";
-import { isTerminal } from "./state-machine.js";
+import { ForgeApiError, type ForgeClient } from "../sessions/forge-port.js";
+import { ensureSessionNote } from "./notes.js";
+import { errorText, isErrorReason, replyMarker, replyNote } from "../sessions/notes.js";
+import type { LifecycleDeps, Logger } from "../sessions/ports.js";
+import type { Session } from "../sessions/session.js";
+import { hasReplied, owesDelivery } from "../sessions/obligations.js";
 
 function replyBody(deps: LifecycleDeps, session: Session): string {
   const url = deps.links.sessionUrl(session.id);
@@ -59,11 +59,8 @@ export async function deliverSession(deps: LifecycleDeps, sessionId: number, run
 
 async function deliverLocked(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
   const session = await deps.sessions.getSession(sessionId);
-  const waiting = !isTerminal(session.status) && session.status !== "created" && session.status !== "running";
-  if (session.runSeq !== run || (!isTerminal(session.status) && !waiting)) return;
-  const replied = Boolean(session.replyNoteId) && session.callbackContext.replyRun === run;
-  const notePending = Boolean(session.callbackContext.startedNote) && !session.startedNoteDeletedAt;
-  if (replied && !notePending) return;
+  if (session.runSeq !== run || !owesDelivery(session)) return;
+  const replied = hasReplied(session);
   const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
   const client = await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread);
 

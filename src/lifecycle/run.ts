@@ -1,13 +1,8 @@
-import { FlowError } from "./flow.js";
-import type { ErrorReason } from "./notes.js";
-import type { LifecycleDeps } from "./ports.js";
-import type { Session } from "./session.js";
-import { isTerminal } from "./state-machine.js";
-
-/** Raised when a run is interrupted by shutdown: the job fails and is retried, the session lives on. */
-export class RunInterruptedError extends Error {
-  override name = "RunInterruptedError";
-}
+import { FlowError, RunInterruptedError } from "../sessions/errors.js";
+import type { ErrorReason } from "../sessions/notes.js";
+import type { LifecycleDeps } from "../sessions/ports.js";
+import type { Session } from "../sessions/session.js";
+import { isTerminal } from "../sessions/state-machine.js";
 
 function watchForStop(deps: LifecycleDeps, sessionId: number, controller: AbortController): () => void {
   const timer = setInterval(() => {

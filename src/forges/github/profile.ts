@@ -1,4 +1,4 @@
-import type { ForgeMarkdown } from "../forge.js";
+import type { ForgeMarkdown } from "../../sessions/forge-port.js";
 
 export const githubMarkdown: ForgeMarkdown = {
   changeRequestName: "pull request",

@@ -1,41 +1,7 @@
-import type { ForgeName } from "../forges/forge.js";
-import { deliverSession } from "./delivery.js";
-import type { LifecycleDeps } from "./ports.js";
-import type { SessionStatus } from "./state-machine.js";
+import { jobErrorKind } from "../sessions/errors.js";
+import { deliverSession } from "./reply.js";
+import type { LifecycleDeps, ReaperStore } from "../sessions/ports.js";
 import { runPeriodically } from "./periodic.js";
-
-/** A session the reaper failed for a stale heartbeat. */
-export type TimedOutSession = {
-  id: number;
-  runSeq: number;
-  forge: ForgeName;
-  repoPath: string;
-  previousStatus: SessionStatus;
-  lastHeartbeat: Date;
-  createdAt: Date;
-};
-
-/** An ended session whose started note is still up or whose reply never went out. */
-export type UnfinishedDelivery = { id: number; runSeq: number; forge: ForgeName; repoPath: string; notePending: boolean; replyMissing: boolean };
-
-/**
- * The SQL the reaper needs (storage/reaper-store.ts). Every claim is row-level and exclusive:
- * however many reapers run at once, a row is returned to exactly one of them.
- */
-export interface ReaperStore {
-  /**
-   * Fails `created`/`running` sessions whose heartbeat (`updated_at`) is older than
-   * `staleAfterMs`, with error_reason `timeout` and the same events a failed run records.
-   */
-  failStaleSessions(staleAfterMs: number, limit: number): Promise<TimedOutSession[]>;
-  /**
-   * Claims sessions that ended more than `graceMs` ago (and within a day) with a started note
-   * not deleted or no reply for their run, and fewer than `maxAttempts` earlier claims. A claim
-   * records a `reaper_delivery_retry` event and refreshes `updated_at`, so the next attempt
-   * waits another `graceMs`.
-   */
-  claimUnfinishedDeliveries(graceMs: number, maxAttempts: number, limit: number): Promise<UnfinishedDelivery[]>;
-}
 
 export type ReaperSettings = {
   /** HEARTBEAT_TIMEOUT_MINUTES: running sessions silent this long are failed. */
@@ -85,8 +51,8 @@ export async function reapOnce(deps: LifecycleDeps, store: ReaperStore, settings
     try {
       await deliverSession(deps, pending.id, pending.runSeq);
     } catch (err: unknown) {
-      // Another worker holds the session's note lock (storage's SessionBusyError): it is delivering.
-      if (err instanceof Error && err.name === "SessionBusyError") {
+      // Another worker holds the session's note lock: it is delivering.
+      if (jobErrorKind(err) === "busy") {
         log.info({}, "reaper skipped a session another worker is delivering");
         continue;
       }

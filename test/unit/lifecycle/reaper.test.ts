@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@jest/globals";
-import type { ForgeClient, ThreadRef } from "../../../src/forges/forge.js";
+import type { ForgeClient, ThreadRef } from "../../../src/sessions/forge-port.js";
 import type { LifecycleDeps, LifecycleMetrics, Logger } from "../../../src/sessions/ports.js";
-import { reapOnce, startReaper, type ReaperStore, type TimedOutSession, type UnfinishedDelivery } from "../../../src/sessions/reaper.js";
+import { reapOnce, startReaper } from "../../../src/lifecycle/reaper.js";
+import { SessionBusyError } from "../../../src/sessions/errors.js";
+import type { ReaperStore, TimedOutSession, UnfinishedDelivery } from "../../../src/sessions/ports.js";
 import type { Session } from "../../../src/sessions/session.js";
 
 /** The reaper's own logic over fakes; its SQL is tested against Postgres in test/integration/observability. */
@@ -124,7 +126,7 @@ describe("reapOnce", () => {
   it("leaves a session to the worker holding its note lock, without counting an error", async () => {
     const { deps, calls } = fakes();
     deps.sessions.withLock = async () => {
-      throw Object.assign(new Error("session 11 is being handled by another worker"), { name: "SessionBusyError" });
+      throw new SessionBusyError("session 11 is being handled by another worker");
     };
     const { store: s } = store([], [{ id: 11, runSeq: 1, forge: "github", repoPath: "octo/hello", notePending: true, replyMissing: false }]);
     expect(await reapOnce(deps, s, { heartbeatTimeoutMs: 60_000 })).toEqual({ timedOut: [], deliveriesRetried: [11] });

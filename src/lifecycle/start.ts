@@ -1,0 +1,35 @@
+import type { ForgeClient } from "../sessions/forge-port.js";
+import { startedMarker, startedNote } from "../sessions/notes.js";
+import type { LifecycleDeps } from "../sessions/ports.js";
+import type { Session } from "../sessions/session.js";
+import { ensureSessionNote } from "./notes.js";
+
+/**
+ * Posts the started note (once, found by marker on a repeat), then queues the flow run, so
+ * users always see the note before the answer. Started notes have the highest priority in the
+ * write budget. A session that ended before its note went out (stopped meanwhile) gets no note,
+ * only its reply. Safe to call again.
+ */
+export async function startSession(deps: LifecycleDeps, session: Session, client: ForgeClient, receivedAt?: Date): Promise<void> {
+  const run = session.runSeq;
+  await deps.sessions.withLock(session.id, async () => {
+    // Re-read under the lease: a concurrent run of this job may have posted the note already.
+    const current = await deps.sessions.getSession(session.id);
+    if (current.runSeq !== run) return;
+    if (current.startedNoteId && current.callbackContext.startedNote !== undefined) return;
+    if (current.status !== "created" && current.status !== "running") {
+      await deps.sessions.addEvent(current.id, "started_note_skipped", { run, status: current.status });
+      return;
+    }
+    const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
+    const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body });
+    const latest = await deps.sessions.getSession(current.id);
+    await deps.sessions.update(current.id, {
+      startedNoteId: note.id,
+      callbackContext: { ...latest.callbackContext, startedNote: note },
+    });
+    await deps.sessions.addEvent(current.id, "started_note_posted", { noteId: note.id, run, found: !posted });
+    if (receivedAt) deps.metrics.startedNoteLatency(current.forge, (Date.now() - receivedAt.getTime()) / 1000);
+  });
+  await deps.queue.enqueueRun(session.id, run);
+}

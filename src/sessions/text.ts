@@ -1,0 +1,23 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/**
+ * Cuts `text` to at most `max` characters and says so, in the one format every reader of cut
+ * text sees (the model, the page, a reply): `[truncated: showing the first N of M characters]`.
+ * Never splits a surrogate pair, so the cut text stays valid UTF-16.
+ */
+export function truncate(text: string, max: number, what = "characters"): string {
+  if (text.length <= max) return text;
+  let cut = text.slice(0, max);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}\n\n[truncated: showing the first ${cut.length} of ${text.length} ${what}]`;
+}
+
+/**
+ * Compares a secret someone sent with the one we hold in constant time, whatever their lengths:
+ * both are hashed to the same size first. Never `===` on secrets.
+ */
+export function constantTimeEqual(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given, "utf8").digest();
+  const b = createHash("sha256").update(expected, "utf8").digest();
+  return timingSafeEqual(a, b);
+}
