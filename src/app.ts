@@ -1,43 +1,35 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import type { Server } from "node:http";
 import path from "node:path";
 import type { Queue } from "bullmq";
 import type { ProbotOctokit } from "probot";
 import { createFlowRegistry } from "./agent/flows/registry.js";
 import { createChatFlowFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
-import { userActor } from "./flags/actors.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
-import type { ForgeName } from "./sessions/forge-port.js";
-import { createForgeAdapters, type GitHubApp, type GitLabApp } from "./forges/adapters.js";
-import { sendJson } from "./web/http.js";
-import { createForgeRegistry } from "./forges/registry.js";
-import { createWriteBudget, withWriteBudget } from "./forges/write-budget.js";
+import { createForges, profileFor } from "./forges/registry.js";
+import { createWriteBudget } from "./forges/write-budget.js";
+import { acceptEvent } from "./lifecycle/accept.js";
+import { startReaper } from "./lifecycle/reaper.js";
+import { startReconciler, type ReconcileResult } from "./lifecycle/reconciler.js";
 import type { Logger } from "./logging/logger.js";
 import { bindScrapeSources, lifecycleMetrics } from "./metrics/index.js";
-import { addOpsRoutes } from "./web/ops-routes.js";
 import { createQueueFactory, migrateQueueSchema, type QueueFactory } from "./queue/backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE } from "./queue/names.js";
 import { createJobQueue } from "./queue/producer.js";
 import { startWorkers, type RunningWorkers } from "./queue/workers.js";
-import { acceptEvent } from "./lifecycle/accept.js";
 import type { Flow } from "./sessions/flow.js";
 import { sessionUrl } from "./sessions/links.js";
-import type { LifecycleDeps } from "./sessions/ports.js";
+import type { FlagSubject, LifecycleDeps } from "./sessions/ports.js";
+import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createDeliveryStore } from "./storage/delivery-store.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
 import { migrate } from "./storage/migrate.js";
 import { createPool, type Db } from "./storage/pool.js";
-import { createCheckpointStore } from "./storage/checkpoint-store.js";
-import { createSessionStore } from "./storage/session-store.js";
 import { createReaperStore } from "./storage/reaper-store.js";
 import { createReconcilerStore } from "./storage/reconciler-store.js";
-import { startReaper, type RunningReaper } from "./lifecycle/reaper.js";
-import { startReconciler, type RunningReconciler } from "./lifecycle/reconciler.js";
-import { Router } from "./web/router.js";
-import { createSessionWeb, type SessionWeb } from "./web/session-routes.js";
-import { createHttpServer, listen } from "./web/server.js";
+import { createSessionStore } from "./storage/session-store.js";
+import { startHttp, type RunningHttp } from "./web/start.js";
 
 export type Roles = { web: boolean; workers: boolean };
 
@@ -59,10 +51,10 @@ export type Forgebot = {
   queueKind: QueueFactory["kind"];
   databaseUrl: string;
   port: number | null;
-  github: GitHubApp | null;
-  gitlab: GitLabApp | null;
   /** Feature flags (`config/feature_flags/*.yml`, gates in Postgres), e.g. `provider_stickiness`. */
   flags: FeatureFlags;
+  /** One reconciler pass now (worker roles only; null otherwise). */
+  reconcileOnce: (() => Promise<ReconcileResult>) | null;
   stop(): Promise<void>;
 };
 
@@ -83,6 +75,12 @@ async function openDatabase(config: Config, log: Logger): Promise<{ url: string;
   return { url: embedded.url, embedded };
 }
 
+/** The actor ids a flag check passes: the user and the repository (forges' profiles name them). */
+function flagActors(subject: FlagSubject) {
+  const profile = profileFor(subject.forge);
+  return { user: profile.userActor(subject.login), repository: profile.repositoryActor(subject.repoPath) };
+}
+
 /**
  * The composition root: opens Postgres (embedded when DATABASE_URL is unset), migrates, builds
  * BullMQ on Redis or on Postgres, wires forges, flows and the lifecycle, then starts the roles
@@ -91,9 +89,9 @@ async function openDatabase(config: Config, log: Logger): Promise<{ url: string;
 export async function startForgebot(config: Config, options: ForgebotOptions): Promise<Forgebot> {
   const { log } = options;
   const database = await openDatabase(config, log);
-  const db = createPool(database.url);
+  const db = createPool(database.url, { log });
   // Session note locks hold a connection while a write waits for its slot: their own pool.
-  const lockDb = createPool(database.url, config.queue.lifecycleConcurrency + 2);
+  const lockDb = createPool(database.url, { max: config.queue.lifecycleConcurrency + 2, log });
   await migrate(db);
   const flags = await createFeatureFlags({
     db,
@@ -106,7 +104,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
 
   const queueConfig = config.redisUrl ? { kind: "redis" as const, url: config.redisUrl } : { kind: "postgres" as const, url: database.url };
   if (queueConfig.kind === "postgres") await migrateQueueSchema(database.url);
-  const factory = createQueueFactory(queueConfig, config.queue.prefix);
+  const factory = createQueueFactory(queueConfig, config.queue.prefix, log);
   const queues = { lifecycle: factory.createQueue(LIFECYCLE_QUEUE), sessions: factory.createQueue(SESSIONS_QUEUE) };
   // Without a listener BullMQ prints connection errors to stderr; /readyz reports the outage.
   for (const q of Object.values(queues)) q.on("error", (err: Error) => log.warn({ err, queue: q.name }, "queue backend connection error"));
@@ -115,45 +113,37 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const deliveries = createDeliveryStore(db);
   const linkSecret = config.sessionLinkSecret ?? readOrCreateSecret(config.dataDir, log);
 
-  // Mentions are accepted through a late-bound handle lookup: adapters resolve handles at start.
-  let handleFor: (forge: ForgeName) => string = () => config.botHandle ?? "forgebot";
-  const acceptDeps = { deliveries, queue, handleFor: (forge: ForgeName) => handleFor(forge) };
-  const { github, gitlab, ...adapters } = await createForgeAdapters(config, {
-    log,
-    accept: (result) => acceptEvent(acceptDeps, result),
-    ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}),
-  });
-  handleFor = adapters.handleFor;
-
   // Every note post and delete goes through one budget per installation/project, shared
   // across processes through Redis when it is configured.
   const writes = createWriteBudget({ limits: config.writeLimits, redisUrl: config.redisUrl, prefix: config.queue.prefix, log });
-  const forges = createForgeRegistry([
-    ...(github ? [{ forge: withWriteBudget(github.forge, writes), handle: () => handleFor("github") }] : []),
-    ...(gitlab ? [{ forge: withWriteBudget(gitlab.forge, writes), handle: () => handleFor("gitlab") }] : []),
-  ]);
+  // Who the bot is on each forge is settled here, before any webhook handler exists.
+  const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), lockPool: lockDb });
   const chatFlow = createChatFlowFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
     sessions,
-    stickiness: (session) => flags.isEnabled("provider_stickiness", userActor(session.forge, session.actor.login)),
+    stickiness: (session) =>
+      flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
     log,
   });
   const deps: LifecycleDeps = {
     sessions,
     deliveries,
     queue,
-    forges,
+    forges: forges.provider,
     flows: createFlowRegistry(options.flows ?? [chatFlow]),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
-    retryPolicy: { retryAllowed: (actor) => flags.isEnabled("manual_retry", userActor(actor.forge, actor.login)) },
+    retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },
     log,
     ...(options.stopPollMs ? { stopPollMs: options.stopPollMs } : {}),
   };
 
   let workers: RunningWorkers | null = null;
+  const reaperStore = createReaperStore(db);
+  const periodic: { stop(): Promise<void> }[] = [];
+  let reconcileOnce: Forgebot["reconcileOnce"] = null;
   if (options.roles.workers) {
     workers = startWorkers(factory, deps, {
       lifecycleConcurrency: config.queue.lifecycleConcurrency,
@@ -161,62 +151,33 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       lockMs: config.queue.lockMs,
       stalledIntervalMs: config.queue.stalledIntervalMs,
     });
+    // Every worker process reaps; row-level claims keep two reapers off the same session.
+    periodic.push(startReaper(deps, reaperStore, { intervalMs: config.reaperIntervalMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs }));
+    // Re-enqueues what Postgres says is owed but the queue lost (a Redis restart); one process at a time.
+    const reconciler = startReconciler({ store: createReconcilerStore(db), queue, log }, config.reconcile);
+    periodic.push(reconciler);
+    reconcileOnce = reconciler.passOnce;
   }
-  // Every worker process reaps; row-level claims keep two reapers off the same session.
-  const reaperStore = createReaperStore(db);
-  const reaper: RunningReaper | null = options.roles.workers
-    ? startReaper(deps, reaperStore, { intervalMs: config.reaperIntervalMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
-    : null;
-  // Re-enqueues what Postgres says is owed but the queue lost (a Redis restart); one process at a time.
-  const reconciler: RunningReconciler | null = options.roles.workers
-    ? startReconciler({ store: createReconcilerStore(db), queue, log }, config.reconcile)
-    : null;
   const unbindScrape = bindScrapeSources({ activeSessions: () => reaperStore.activeSessionStats(), queues });
   /** What `/readyz` checks (each bounded by 2 s): Postgres and the queue backend answer. */
   const probes = { postgres: () => db.query("SELECT 1"), queue: () => queues.lifecycle.getJobCounts("waiting") };
 
-  let server: Server | null = null;
-  let port: number | null = null;
-  let sessionWeb: SessionWeb | null = null;
-  if (options.roles.web) {
-    const notConfigured = (forge: string, vars: string) => (_req: unknown, res: Parameters<typeof sendJson>[0]) =>
-      sendJson(res, 503, { error: `${forge} is not configured: set ${vars}` });
-    sessionWeb = createSessionWeb({ db, lifecycle: deps, linkSecret, publicUrl: config.publicUrl, adminToken: config.adminToken, log });
-    const router = sessionWeb.addRoutes(addOpsRoutes(new Router(), probes))
-      .add("POST", "/api/github/webhooks", github ? (req, res) => github.handleWebhook(req, res) : notConfigured("GitHub", "APP_ID, PRIVATE_KEY and WEBHOOK_SECRET"))
-      .add("POST", "/api/gitlab/webhooks", gitlab ? (req, res) => gitlab.handleWebhook(req, res) : notConfigured("GitLab", "GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET"));
-    server = createHttpServer(router, log);
-    port = await listen(server, config.port, config.host);
-    log.info({ port, publicUrl: config.publicUrl, queue: factory.kind, embeddedPostgres: Boolean(database.embedded) }, "forgebot is listening");
-  } else {
-    // A worker-only process still answers probes and scrapes: its counters (deliveries,
-    // checkpoints, model calls) exist only in this process.
-    const opsServer = createHttpServer(addOpsRoutes(new Router(), probes), log);
-    try {
-      port = await listen(opsServer, config.port, config.host);
-      server = opsServer;
-      log.info({ port }, "forgebot worker serves /metrics, /healthz and /readyz");
-    } catch (err: unknown) {
-      log.warn({ err, port: config.port }, "PORT is taken: this worker serves no /metrics (give each worker on a host its own PORT)");
-    }
-  }
+  const accept = (result: Parameters<typeof acceptEvent>[1]) => acceptEvent({ deliveries, queue, handleFor: forges.provider.handleFor }, result);
+  const http: RunningHttp | null = await startHttp(config, {
+    log,
+    probes,
+    ...(options.roles.web
+      ? { site: { db, lifecycle: deps, linkSecret, webhooks: forges.webhooks(accept, config.maxWebhookBytes), profileFor } }
+      : {}),
+  });
+  log.info({ port: http?.port ?? null, publicUrl: config.publicUrl, queue: factory.kind, embeddedPostgres: Boolean(database.embedded), roles: options.roles }, "forgebot started");
 
   let stopping: Promise<void> | null = null;
   async function stop(): Promise<void> {
     stopping ??= (async () => {
-      // Open SSE streams would otherwise hold the server open until the forced close.
-      sessionWeb?.close();
-      if (server) {
-        const s = server;
-        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-        s.closeIdleConnections();
-        const force = setTimeout(() => s.closeAllConnections(), 2000);
-        await closed;
-        clearTimeout(force);
-      }
+      await http?.close();
       unbindScrape();
-      await reaper?.stop();
-      await reconciler?.stop();
+      for (const p of periodic) await p.stop();
       await workers?.close();
       await Promise.all([queues.lifecycle.close(), queues.sessions.close()]);
       await factory.close();
@@ -229,5 +190,5 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     return stopping;
   }
 
-  return { config, db, deps, queues, queueKind: factory.kind, databaseUrl: database.url, port, github, gitlab, flags, stop };
+  return { config, db, deps, queues, queueKind: factory.kind, databaseUrl: database.url, port: http?.port ?? null, flags, reconcileOnce, stop };
 }

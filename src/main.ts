@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write("forgebot: DATABASE_URL: expects a postgres:// URL (forgebot start migrates the embedded database itself)\n");
       return 2;
     }
-    const db = createPool(config.databaseUrl, 1);
+    const db = createPool(config.databaseUrl, { max: 1, log });
     try {
       const applied = await migrate(db);
       process.stdout.write(applied.length ? `applied ${applied.join(", ")}\n` : "database is up to date\n");

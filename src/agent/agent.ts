@@ -12,7 +12,8 @@ import { addUsage, NO_USAGE, stepUsage, type StepUsage } from "./models/usage.js
 import { answerMessage, requestMessage, systemPrompt } from "./prompts/index.js";
 import { applyCheckpoint, ASK_USER_TOOL, rebuildState, type AgentState } from "./state.js";
 import { createAgentTools, type ToolLimits } from "./tools.js";
-import { fence, sanitizeProse, stripMarkers } from "./untrusted.js";
+import { stripMarkers } from "../sessions/notes.js";
+import { fence, sanitizeProse } from "./untrusted.js";
 
 export type AgentLimits = {
   maxSteps: number;
@@ -37,8 +38,6 @@ export type AgentDeps = {
   metrics: AgentMetrics;
   now?: () => number;
 };
-
-const FORGE_NAMES: Record<Session["forge"], string> = { github: "GitHub", gitlab: "GitLab" };
 
 function toSessionUsage(totals: StepUsage, steps: number): SessionUsage {
   return {
@@ -113,7 +112,8 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     state = applyCheckpoint(state, { ...checkpoint, createdAt: new Date() });
   }
 
-  const threadName = session.threadKind === "issue" ? "issue" : context.changeRequestName;
+  const { profile } = context;
+  const threadName = session.threadKind === "issue" ? "issue" : profile.changeRequestName;
   let memory: ModelMessage[];
   if (!state.started) {
     const collected = await collectMemory(deps.checkpoints, session, limits.memoryTokens);
@@ -121,9 +121,9 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     const text = requestMessage({
       actor: session.actor.login,
       prompt: sanitizeProse(session.prompt),
-      forgeName: FORGE_NAMES[session.forge],
+      forgeName: profile.displayName,
       threadName,
-      number: session.threadNumber,
+      reference: profile.threadReference(session.threadKind, session.threadNumber),
       repoPath: session.repoPath,
       fencedTitle: fence(sanitizeProse(session.callbackContext.title), { kind: "title" }),
     });
@@ -164,7 +164,7 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     triggerCommentId: session.triggerCommentId,
     ...(limits.tools ? { limits: limits.tools } : {}),
   });
-  const system = systemPrompt({ handle: context.handle, forgeName: FORGE_NAMES[session.forge], changeRequestName: context.changeRequestName });
+  const system = systemPrompt({ handle: context.handle, forgeName: profile.displayName, changeRequestName: profile.changeRequestName });
 
   let stepStart = now();
   async function interrupted(reason: string): Promise<void> {

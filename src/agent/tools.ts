@@ -2,6 +2,7 @@ import { tool, type ToolSet } from "ai";
 import { z } from "zod";
 import { ForgeApiError, type ForgeClient, type ThreadComment, type ThreadContent, type ThreadRef } from "../sessions/forge-port.js";
 import { ASK_USER_TOOL } from "./state.js";
+import { hasMarker } from "../sessions/notes.js";
 import { truncate } from "../sessions/text.js";
 import { fence, revealInvisible, sanitizeProse } from "./untrusted.js";
 
@@ -23,7 +24,6 @@ export type ToolContext = {
   limits?: ToolLimits;
 };
 
-const OWN_NOTE = /<!--\s*forgebot:/;
 
 /**
  * Only what stood in the thread when the bot was asked: comments created and last edited
@@ -32,7 +32,7 @@ const OWN_NOTE = /<!--\s*forgebot:/;
 export function visibleComments(comments: readonly ThreadComment[], triggerCreatedAt: string, triggerCommentId: string | null): ThreadComment[] {
   const trigger = Date.parse(triggerCreatedAt);
   return comments.filter((c) => {
-    if (c.system || c.id === triggerCommentId || OWN_NOTE.test(c.body)) return false;
+    if (c.system || c.id === triggerCommentId || hasMarker(c.body)) return false;
     const created = Date.parse(c.createdAt);
     const updated = Date.parse(c.updatedAt || c.createdAt);
     return Number.isFinite(trigger) && created < trigger && updated < trigger;

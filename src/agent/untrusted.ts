@@ -119,11 +119,3 @@ export function fence(text: string, attributes: Record<string, string | number |
   const body = text.replace(new RegExp(`<(\\s*/?\\s*)(${FENCE_TAG})`, "gi"), "<\\$1$2");
   return `<${FENCE_TAG}${attrs}>\n${body}\n</${FENCE_TAG}>`;
 }
-
-/**
- * The model's reply and questions, before they are posted: forgebot's hidden markers are
- * removed, so injected text cannot make a later job take this note for its own.
- */
-export function stripMarkers(text: string): string {
-  return text.replace(/<!--\s*forgebot:[\s\S]*?-->/gi, "");
-}

@@ -26,8 +26,6 @@ export type GitLabConfig = {
   token: string;
   webhookSecret: string;
   minAccessLevel: number;
-  /** Note creations per minute across the process (GitLab.com: 60 per user). */
-  notesPerMinute: number;
 };
 
 export type Config = Readonly<{
@@ -129,7 +127,6 @@ function gitlabConfig(env: ParsedEnv): GitLabConfig | null {
     token: env.GITLAB_TOKEN,
     webhookSecret: env.GITLAB_WEBHOOK_SECRET,
     minAccessLevel: env.GITLAB_MIN_ACCESS_LEVEL,
-    notesPerMinute: env.GITLAB_NOTES_PER_MINUTE,
   };
 }
 

@@ -1,5 +1,3 @@
-import type { ForgeName } from "../sessions/forge-port.js";
-
 /**
  * Actor ids are `<forge>:<id>`: a user (`github:octocat`, `gitlab:42`), a repository
  * (`github:repo:owner/name`) or a project (`gitlab:project:group/name`). They are compared in
@@ -24,14 +22,4 @@ export function parseActor(raw: string): string {
     throw new FlagInputError(`invalid actor "${raw}": expected <forge>:<id> such as github:octocat, gitlab:42 or github:repo:owner/name`);
   }
   return actor;
-}
-
-/** The actor id of a forge user, e.g. `github:octocat`. */
-export function userActor(forge: ForgeName, login: string): string {
-  return `${forge}:${login}`.toLowerCase();
-}
-
-/** The actor id of a repository (GitHub) or project (GitLab), e.g. `github:repo:owner/name`. */
-export function repositoryActor(forge: ForgeName, path: string): string {
-  return `${forge}:${forge === "gitlab" ? "project" : "repo"}:${path}`.toLowerCase();
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import type { Config } from "../config/index.js";
+import { createLogger } from "../logging/logger.js";
 import { startEmbeddedPostgres } from "../storage/embedded.js";
 import { createPool, type Db } from "../storage/pool.js";
 
@@ -36,19 +37,20 @@ async function isRunning(url: string): Promise<boolean> {
  * so flags set before the first start are kept).
  */
 export async function openCliDatabase(config: Config, note: (line: string) => void): Promise<CliDatabase> {
+  const log = createLogger(config.logLevel);
   if (config.databaseUrl) {
-    const db = createPool(config.databaseUrl, 2);
+    const db = createPool(config.databaseUrl, { max: 2, log });
     return { db, close: () => db.end() };
   }
   const url = embeddedUrl(config.dataDir, config.embeddedPgPort);
   if (url && (await isRunning(url))) {
     note(`DATABASE_URL is unset; using the running embedded database (${config.dataDir})`);
-    const db = createPool(url, 2);
+    const db = createPool(url, { max: 2, log });
     return { db, close: () => db.end() };
   }
   note(`DATABASE_URL is unset; starting the embedded database (${config.dataDir}) for this command`);
   const embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
-  const db = createPool(embedded.url, 2);
+  const db = createPool(embedded.url, { max: 2, log });
   return {
     db,
     async close() {

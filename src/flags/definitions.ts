@@ -24,6 +24,7 @@ const definitionSchema = z.strictObject({
   rollout_issue_url: nullableUrl,
   introduced_by_url: nullableUrl,
   milestone: z.union([z.string(), z.number(), z.null()], { message: "expects a version such as 0.2 or null" }),
+  percentage_of_actors_key: z.enum(["user", "repository"], { message: "expects user or repository" }).default("user"),
 });
 
 /** One `config/feature_flags/<name>.yml`: what the flag is for and its value while no gate is set. */
@@ -35,6 +36,8 @@ export type FlagDefinition = {
   rolloutIssueUrl: string | null;
   introducedByUrl: string | null;
   milestone: string | null;
+  /** What a percentage of actors rolls out over: users (the default) or repositories. */
+  percentageOfActorsKey: "user" | "repository";
 };
 
 /** Group name → its actors (lower-cased actor ids). */
@@ -71,6 +74,7 @@ function parseDefinition(file: string, text: string): FlagDefinition {
     rolloutIssueUrl: d.rollout_issue_url,
     introducedByUrl: d.introduced_by_url,
     milestone: d.milestone === null ? null : String(d.milestone),
+    percentageOfActorsKey: d.percentage_of_actors_key,
   };
 }
 

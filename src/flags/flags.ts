@@ -3,8 +3,17 @@ import type { Db } from "../storage/pool.js";
 import { normalizeActor } from "./actors.js";
 import { DEFAULT_DEFINITIONS_DIR, DEFAULT_GROUPS_FILE, loadDefinitions, loadGroups, type FlagDefinition, type FlagGroups } from "./definitions.js";
 import { createGateStore } from "./gate-store.js";
-import { evaluateGates, type FlagGates } from "./gates.js";
+import { evaluateGates, type CheckActors, type FlagGates } from "./gates.js";
 import { listenForGateChanges, type GateListener } from "./listener.js";
+
+function normalizeActors(given: string | CheckActors | undefined): CheckActors {
+  if (given === undefined) return {};
+  if (typeof given === "string") return { user: normalizeActor(given) };
+  return {
+    user: given.user === undefined ? undefined : normalizeActor(given.user),
+    repository: given.repository === undefined ? undefined : normalizeActor(given.repository),
+  };
+}
 
 /** Checking a flag that has no `config/feature_flags/<name>.yml` while `strict` is on. */
 export class UndefinedFeatureFlagError extends Error {
@@ -14,10 +23,11 @@ export class UndefinedFeatureFlagError extends Error {
 /** Feature flags for the rest of the code: cached in process, refreshed on every change. */
 export type FeatureFlags = {
   /**
-   * Whether the flag is on for `actor` (an actor id such as `github:octocat`; see actors.ts).
+   * Whether the flag is on for the user and the repository of a check (actor ids such as
+   * `github:octocat` and `github:repo:owner/name`; see actors.ts). A lone string is a user.
    * Never throws for database trouble: it answers from the last known gates, else the default.
    */
-  isEnabled(name: string, actor?: string): Promise<boolean>;
+  isEnabled(name: string, actors?: string | CheckActors): Promise<boolean>;
   readonly definitions: ReadonlyMap<string, FlagDefinition>;
   readonly groups: FlagGroups;
   close(): Promise<void>;
@@ -108,7 +118,7 @@ export async function createFeatureFlags(options: FeatureFlagsOptions): Promise<
   return {
     definitions,
     groups,
-    async isEnabled(name, actor) {
+    async isEnabled(name, given) {
       const definition = definitions.get(name);
       if (!definition) {
         if (options.strict) throw new UndefinedFeatureFlagError(`feature flag "${name}" has no definition (config/feature_flags/${name}.yml)`);
@@ -120,7 +130,8 @@ export async function createFeatureFlags(options: FeatureFlagsOptions): Promise<
       const gates = await currentGates();
       return evaluateGates(gates?.get(name), {
         flagName: name,
-        actor: actor === undefined ? undefined : normalizeActor(actor),
+        actors: normalizeActors(given),
+        percentageKey: definition?.percentageOfActorsKey ?? "user",
         defaultEnabled: definition?.defaultEnabled ?? false,
         groups,
         random,

@@ -50,10 +50,20 @@ export function gatesFromRows(rows: readonly GateRow[]): Map<string, FlagGates> 
   return byFlag;
 }
 
+/**
+ * Who a check is about, as lower-cased actor ids: the user acting and the repository they act
+ * in. Actor and group gates open for either; a percentage of actors keys on the one the flag's
+ * definition names (`percentage_of_actors_key`).
+ */
+export type CheckActors = { user?: string | undefined; repository?: string | undefined };
+
+export type PercentageKey = keyof CheckActors;
+
 export type EvaluationContext = {
   flagName: string;
-  /** A lower-cased actor id, or undefined for a check without an actor. */
-  actor: string | undefined;
+  actors: CheckActors;
+  /** Which actor a percentage of actors is taken over (the definition's `percentage_of_actors_key`). */
+  percentageKey: PercentageKey;
   /** The definition's default, used when the flag has no stored gates. */
   defaultEnabled: boolean;
   groups: FlagGroups;
@@ -63,20 +73,21 @@ export type EvaluationContext = {
 
 /**
  * A flag with no stored gates follows its definition's default. A stored flag is on when any
- * gate is open: boolean true, the actor listed, the actor in a listed group, the actor inside
- * the percentage of actors, or a draw inside the percentage of time.
+ * gate is open: boolean true, the user or the repository listed or in a listed group, the keyed
+ * actor inside the percentage of actors, or a draw inside the percentage of time.
  */
 export function evaluateGates(gates: FlagGates | undefined, ctx: EvaluationContext): boolean {
   if (!gates) return ctx.defaultEnabled;
   if (gates.boolean === true) return true;
-  const { actor } = ctx;
-  if (actor !== undefined) {
+  for (const actor of [ctx.actors.user, ctx.actors.repository]) {
+    if (actor === undefined) continue;
     if (gates.actors.has(actor)) return true;
     for (const group of gates.groups) {
       if (ctx.groups.get(group)?.has(actor)) return true;
     }
-    if (gates.percentageOfActors !== null && inActorPercentage(ctx.flagName, actor, gates.percentageOfActors)) return true;
   }
+  const keyed = ctx.actors[ctx.percentageKey];
+  if (keyed !== undefined && gates.percentageOfActors !== null && inActorPercentage(ctx.flagName, keyed, gates.percentageOfActors)) return true;
   return gates.percentageOfTime !== null && ctx.random() * 100 < gates.percentageOfTime;
 }
 

@@ -3,12 +3,20 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { forgeWrites, forgeWriteWait, rateLimitResponses } from "../metrics/writes.js";
 import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type ThreadRef } from "../sessions/forge-port.js";
+import { markerKind } from "../sessions/notes.js";
 
 export type WriteKind = "started_note" | "reply" | "notice" | "delete";
 
+/** Where a write is counted: a forge, and the scope its limits apply to (an installation, a bot user). */
+export type WriteTarget = { forge: ForgeName; scope: string };
+
 export interface WriteBudget {
-  /** Runs one forge write when the scope's budget allows, highest priority first. */
-  run<T>(thread: ThreadRef, kind: WriteKind, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs one forge write when the scope's budget allows, highest priority first. A rate-limited
+   * post waits as the forge asks and is tried again; a rate-limited delete fails at once (the
+   * caller records it and moves on: a late delete is cosmetic, a late reply is not).
+   */
+  run<T>(target: WriteTarget, kind: WriteKind, fn: () => Promise<T>): Promise<T>;
 }
 
 /** Per-forge limits per scope: note posts (content-creating) and, apart, note deletes. */
@@ -27,11 +35,6 @@ function bucket(perWindow: number, windowMs: number): Bottleneck.ConstructorOpti
   const burst = Math.max(1, Math.floor(perWindow / 2));
   const refill = Math.max(1, perWindow - burst);
   return { reservoir: burst, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: Math.ceil(windowMs / refill), reservoirIncreaseMaximum: burst };
-}
-
-/** One budget per GitHub installation, per GitLab host (one bot user) — never per request. */
-export function writeScope(thread: ThreadRef): string {
-  return thread.forge === "github" ? `github-${thread.host}-${thread.installationId ?? 0}` : `gitlab-${thread.host}`;
 }
 
 /** Bottleneck's state for a limiter is gone from Redis (a restart without persistence). */
@@ -90,7 +93,7 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
           options.log.warn({ err, limiter: name }, "write budget limiter error");
           if (!lostState(err) || lost.has(created)) return;
           lost.add(created);
-          created.stop({ dropWaitingJobs: true }).catch(() => undefined);
+          created.stop({ dropWaitingJobs: true }).catch((stopErr: unknown) => options.log.warn({ err: stopErr, limiter: name }, "write budget limiter could not be stopped"));
         });
       });
       groups.set(name, found);
@@ -129,56 +132,70 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
   async function pausedUntil(scope: string): Promise<number> {
     const local = localPauses.get(scope) ?? 0;
     if (!redis) return local;
-    const remote = Number((await redis.get(`${options.prefix}:writes:pause:${scope}`).catch(() => null)) ?? 0);
+    const remote = Number(
+      (await redis.get(`${options.prefix}:writes:pause:${scope}`).catch((err: unknown) => {
+        // Redis away: this process's own pauses still hold; the write goes on.
+        options.log.warn({ err, scope }, "write budget pause could not be read from Redis");
+        return null;
+      })) ?? 0,
+    );
     return Math.max(local, remote);
   }
   async function pause(scope: string, ms: number): Promise<void> {
     const until = Date.now() + ms;
     localPauses.set(scope, Math.max(until, localPauses.get(scope) ?? 0));
-    await redis?.set(`${options.prefix}:writes:pause:${scope}`, String(until), "PX", ms).catch(() => undefined);
+    await redis?.set(`${options.prefix}:writes:pause:${scope}`, String(until), "PX", ms).catch((err: unknown) => {
+      options.log.warn({ err, scope }, "write budget pause could not be shared through Redis; pausing this process only");
+    });
   }
 
-  async function scheduleOnce<T>(forge: ForgeName, scope: string, kind: WriteKind, fn: () => Promise<T>): Promise<T> {
+  async function scheduleOnce<T>(forge: ForgeName, scope: string, lane: string, kind: WriteKind, fn: () => Promise<T>): Promise<T> {
     return limiter(forge, scope, kind).schedule({ priority: PRIORITY[kind], expiration: 120_000 }, async () => {
-      const wait = (await pausedUntil(scope)) - Date.now();
+      const wait = (await pausedUntil(lane)) - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       return fn();
     });
   }
 
   return {
-    async run(thread, kind, fn) {
-      const scope = writeScope(thread);
+    async run(target, kind, fn) {
+      const { forge, scope } = target;
+      // Posts and deletes pause apart: a delete's rate limit must not hold a reply back.
+      const lane = `${scope}-${kind === "delete" ? "deletes" : "notes"}`;
       const queuedAt = Date.now();
       for (let attempt = 0; ; attempt++) {
         try {
-          const result = await scheduleOnce(thread.forge, scope, kind, fn);
-          forgeWrites.inc({ forge: thread.forge, kind, outcome: "ok" });
-          forgeWriteWait.observe({ forge: thread.forge, kind }, (Date.now() - queuedAt) / 1000);
+          const result = await scheduleOnce(forge, scope, lane, kind, fn);
+          forgeWrites.inc({ forge, kind, outcome: "ok" });
+          forgeWriteWait.observe({ forge, kind }, (Date.now() - queuedAt) / 1000);
           return result;
         } catch (err: unknown) {
           if ((lostState(err) || stoppedLimiter(err)) && attempt < MAX_RATE_LIMIT_RETRIES) {
-            options.log.warn({ forge: thread.forge, scope }, "write budget state lost in Redis; recreating the limiter");
-            await resetScope(thread.forge, scope, stoppedLimiter(err));
+            options.log.warn({ forge, scope }, "write budget state lost in Redis; recreating the limiter");
+            await resetScope(forge, scope, stoppedLimiter(err));
             continue;
           }
           const wait = retryAfterMs(err);
-          if (wait === null || attempt >= MAX_RATE_LIMIT_RETRIES) {
-            forgeWrites.inc({ forge: thread.forge, kind, outcome: wait === null ? "error" : "rate_limited" });
+          if (wait !== null) {
+            rateLimitResponses.inc({ forge });
+            options.log.warn({ forge, scope, kind, waitMs: wait }, "forge rate limit hit; pausing this scope's writes");
+            await pause(lane, wait);
+          }
+          if (wait === null || kind === "delete" || attempt >= MAX_RATE_LIMIT_RETRIES) {
+            forgeWrites.inc({ forge, kind, outcome: wait === null ? "error" : "rate_limited" });
             throw err;
           }
-          rateLimitResponses.inc({ forge: thread.forge });
-          options.log.warn({ forge: thread.forge, scope, kind, waitMs: wait }, "forge rate limit hit; pausing this installation's writes");
-          await pause(scope, wait);
         }
       }
     },
     async close() {
+      // Closing is best effort (Redis may be gone already); each failure is logged, none stops the rest.
+      const closing = (what: string) => (err: unknown) => options.log.debug({ err, what }, "write budget close step failed");
       const limiters = [...groups.values()].flatMap((g) => g.limiters().map((l) => l.limiter));
-      await Promise.all(limiters.map((l) => Promise.resolve(l.disconnect(false)).catch(() => undefined)));
-      await Promise.all([...groups.values()].map((g) => Promise.resolve(g.disconnect(false)).catch(() => undefined)));
+      await Promise.all(limiters.map((l) => Promise.resolve(l.disconnect(false)).catch(closing("limiter"))));
+      await Promise.all([...groups.values()].map((g) => Promise.resolve(g.disconnect(false)).catch(closing("group"))));
       // The connection duplicated our client for pub/sub; closing it closes both.
-      await connection?.disconnect(false).catch(() => undefined);
+      await connection?.disconnect(false).catch(closing("connection"));
       if (redis) redis.disconnect();
     },
   };
@@ -186,22 +203,22 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
 
 /** Which write a note is, read from the hidden marker every forgebot note carries. */
 export function noteKind(body: string): WriteKind {
-  if (body.includes("<!-- forgebot:started ")) return "started_note";
-  if (body.includes("<!-- forgebot:reply ")) return "reply";
-  return "notice";
+  const kind = markerKind(body);
+  return kind === "started" ? "started_note" : kind === "reply" ? "reply" : "notice";
 }
 
-/** The same forge, with every note post and delete going through the write budget. */
-export function withWriteBudget(forge: Forge, budget: WriteBudget): Forge {
+/** The same forge, with every note post and delete going through the write budget under `scopeOf`. */
+export function withWriteBudget(forge: Forge, budget: WriteBudget, scopeOf: (thread: ThreadRef) => string): Forge {
   return {
     name: forge.name,
-    markdown: forge.markdown,
+    profile: forge.profile,
     async clientFor(thread) {
       const client = await forge.clientFor(thread);
+      const target = (t: ThreadRef) => ({ forge: forge.name, scope: scopeOf(t) });
       const budgeted: ForgeClient = {
         ...client,
-        postNote: (t, body) => budget.run(t, noteKind(body), () => client.postNote(t, body)),
-        deleteNote: (t, note) => budget.run(t, "delete", () => client.deleteNote(t, note)),
+        postNote: (t, body) => budget.run(target(t), noteKind(body), () => client.postNote(t, body)),
+        deleteNote: (t, note) => budget.run(target(t), "delete", () => client.deleteNote(t, note)),
       };
       return budgeted;
     },

@@ -1,8 +1,6 @@
-import type { ForgeName, IgnoreReason, NormalizeResult } from "../sessions/forge-port.js";
+import type { AcceptOutcome, ForgeName, NormalizeResult } from "../sessions/forge-port.js";
 import { parseMention } from "../sessions/mention.js";
 import type { DeliveryStore, JobQueue } from "../sessions/ports.js";
-
-export type AcceptOutcome = "accepted" | "duplicate" | IgnoreReason;
 
 export type AcceptDeps = { deliveries: DeliveryStore; queue: JobQueue; handleFor(forge: ForgeName): string };
 

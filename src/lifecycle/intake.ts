@@ -103,8 +103,8 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   if (!(await client.canUseBot(mention.actor))) {
     const threadKey = conversationKey(mention.thread);
     if (await deps.deliveries.claimPermissionNotice(mention.forge, threadKey, mention.actor.id)) {
-      const who = mention.forge === "github" ? "people with write access" : "project members with at least the Developer role";
-      const body = permissionNote({ mention: forge.markdown.mention(mention.actor.login), handle, who, actorId: mention.actor.id });
+      const { profile } = forge;
+      const body = permissionNote({ mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId: mention.actor.id });
       await ensureNote(client, mention.thread, noticeMarker(`denied actor=${mention.actor.id}`), body);
     }
     log.info({ actor: mention.actor.login }, "mention from a user without write access ignored");
@@ -114,7 +114,7 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
 
   const request = parseMention(mention.body, handle) ?? "";
   let parsed = parseCommand(request);
-  if (parsed.command === "retry" && !(await deps.retryPolicy.retryAllowed({ ...mention.actor, forge: mention.forge }))) {
+  if (parsed.command === "retry" && !(await deps.retryPolicy.retryAllowed({ forge: mention.forge, login: mention.actor.login, repoPath: mention.thread.repoPath }))) {
     parsed = { command: "chat", prompt: parsed.prompt };
   }
 

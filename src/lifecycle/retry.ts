@@ -103,7 +103,7 @@ export async function retrySession(
 ): Promise<RetryOutcome> {
   const refusal = retryRefusal(parent);
   if (refusal || !parent) return refusal ?? NOTHING_TO_RETRY;
-  if (!(await deps.retryPolicy.retryAllowed({ ...trigger.actor, forge: parent.forge }))) {
+  if (!(await deps.retryPolicy.retryAllowed({ forge: parent.forge, login: trigger.actor.login, repoPath: parent.repoPath }))) {
     return { kind: "refused", reason: "not_allowed", message: "Retrying sessions is not enabled here." };
   }
 

@@ -57,7 +57,7 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
       signal: controller.signal,
       forge: await forge.clientFor(session.callbackContext.thread),
       handle: deps.forges.handleFor(session.forge),
-      changeRequestName: forge.markdown.changeRequestName,
+      profile: forge.profile,
       log,
       heartbeat: () => deps.sessions.touch(sessionId),
     });

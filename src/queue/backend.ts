@@ -1,6 +1,7 @@
 import { createPostgresBackend, Queue, runMigrations, withBackend, Worker, type Processor } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
+import type { Logger } from "../sessions/logger.js";
 
 export type QueueBackendConfig = { kind: "redis"; url: string } | { kind: "postgres"; url: string };
 
@@ -29,7 +30,20 @@ export async function migrateQueueSchema(databaseUrl: string): Promise<void> {
   }
 }
 
-export function createQueueFactory(config: QueueBackendConfig, prefix: string): QueueFactory {
+/** ioredis reports every failed reconnect as an error: one warning per outage, the rest at debug. */
+function watchConnection(connection: Redis, role: string, log: Logger): void {
+  let healthy = true;
+  connection.on("ready", () => {
+    healthy = true;
+  });
+  connection.on("error", (err: unknown) => {
+    if (healthy) log.warn({ err, role }, "Redis connection lost; reconnecting");
+    else log.debug({ err, role }, "Redis still unreachable");
+    healthy = false;
+  });
+}
+
+export function createQueueFactory(config: QueueBackendConfig, prefix: string, log: Logger): QueueFactory {
   if (config.kind === "postgres") {
     const classes = withBackend(createPostgresBackend);
     return {
@@ -42,18 +56,19 @@ export function createQueueFactory(config: QueueBackendConfig, prefix: string): 
   }
   // Producers fail fast when Redis is away; workers wait for it (maxRetriesPerRequest: null).
   const producer = new Redis(config.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
-  producer.on("error", () => undefined);
+  watchConnection(producer, "producer", log);
   const workerConnections: Redis[] = [];
   return {
     kind: "redis",
     createQueue: (name) => new Queue(name, { connection: producer, prefix }),
     createWorker: (name, processor, tuning) => {
       const connection = new Redis(config.url, { maxRetriesPerRequest: null });
-      connection.on("error", () => undefined);
+      watchConnection(connection, `worker ${name}`, log);
       workerConnections.push(connection);
       return new Worker(name, processor, { connection, prefix, ...tuning });
     },
     close: async () => {
+      // QUIT needs a live connection; when Redis is gone, just drop the socket.
       await Promise.all([producer, ...workerConnections].map((c) => c.quit().catch(() => c.disconnect())));
     },
   };

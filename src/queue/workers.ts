@@ -4,7 +4,7 @@ import { deliverSession } from "../lifecycle/reply.js";
 import { handleMention } from "../lifecycle/intake.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import { runSession } from "../lifecycle/run.js";
-import { RunInterruptedError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
+import { jobErrorKind } from "../sessions/errors.js";
 import type { QueueFactory } from "./backend.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE, type DeliverJob, type MentionJob, type RunJob } from "./names.js";
 
@@ -17,8 +17,9 @@ export type WorkerSettings = {
 
 export type RunningWorkers = { workers: Worker[]; close(): Promise<void> };
 
-function permanent(err: unknown): never {
-  if (err instanceof SessionNotFoundError) throw new UnrecoverableError(err.message);
+/** Rethrows for BullMQ: a permanent failure ends the job now, anything else spends an attempt. */
+function rethrow(err: unknown): never {
+  if (jobErrorKind(err) === "permanent") throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
   throw err;
 }
 
@@ -46,14 +47,14 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
         }
         throw new UnrecoverableError(`unknown lifecycle job ${job.name}`);
       } catch (err: unknown) {
-        if (err instanceof SessionBusyError) {
+        if (jobErrorKind(err) === "busy") {
           await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
           throw new DelayedError();
         }
         const ids = job.name === "deliver" ? { sessionId: (job.data as DeliverJob).sessionId } : {};
         deps.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1, ...ids }, "lifecycle job failed");
         deps.metrics.trackedError(job.name === "mention" ? "mention" : "deliver");
-        permanent(err);
+        rethrow(err);
       }
     },
     { ...tuning, concurrency: settings.lifecycleConcurrency },
@@ -67,8 +68,8 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
       } catch (err: unknown) {
         deps.log.warn({ err, sessionId, jobId: job.id }, "session run interrupted");
         // A shutdown hands the run to another worker: expected, not an error.
-        if (!(err instanceof RunInterruptedError)) deps.metrics.trackedError("run");
-        permanent(err);
+        if (jobErrorKind(err) !== "interrupted") deps.metrics.trackedError("run");
+        rethrow(err);
       }
     },
     { ...tuning, concurrency: settings.sessionConcurrency },

@@ -27,6 +27,11 @@ export class SessionNotFoundError extends Error {
   override name = "SessionNotFoundError";
 }
 
+/** `getMention` for a delivery that does not exist or holds no mention. */
+export class DeliveryNotFoundError extends Error {
+  override name = "DeliveryNotFoundError";
+}
+
 /** Another worker holds the session's note lock: it is writing this session's notes right now. */
 export class SessionBusyError extends Error {
   override name = "SessionBusyError";
@@ -64,7 +69,7 @@ const PERMANENT_FORGE_STATUSES = new Set([400, 404, 410, 422]);
 export function jobErrorKind(err: unknown): JobErrorKind {
   if (err instanceof SessionBusyError) return "busy";
   if (err instanceof RunInterruptedError) return "interrupted";
-  if (err instanceof SessionNotFoundError || err instanceof InvalidTransitionError) return "permanent";
+  if (err instanceof SessionNotFoundError || err instanceof DeliveryNotFoundError || err instanceof InvalidTransitionError) return "permanent";
   if (err instanceof ForgeApiError && err.status !== undefined && PERMANENT_FORGE_STATUSES.has(err.status)) return "permanent";
   return "transient";
 }

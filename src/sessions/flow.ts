@@ -1,4 +1,4 @@
-import type { ForgeClient } from "./forge-port.js";
+import type { ForgeClient, ForgeProfile } from "./forge-port.js";
 import type { Logger } from "./logger.js";
 import type { Session, SessionUsage } from "./session.js";
 
@@ -11,7 +11,8 @@ export type FlowContext = {
   signal: AbortSignal;
   forge: ForgeClient;
   handle: string;
-  changeRequestName: string;
+  /** The forge's words (its name, "pull request" or "merge request"). */
+  profile: ForgeProfile;
   log: Logger;
   /** Refreshes the session heartbeat (`updated_at`); long flows call it between steps. */
   heartbeat(): Promise<void>;

@@ -5,7 +5,9 @@
  * payload or a forge SDK.
  */
 
-export type ForgeName = "github" | "gitlab";
+/** Every forge forgebot speaks to; `FORGE_NAMES` lists them for validation and metric series. */
+export const FORGE_NAMES = ["github", "gitlab"] as const;
+export type ForgeName = (typeof FORGE_NAMES)[number];
 export type ThreadKind = "issue" | "change_request";
 
 /** Where a conversation lives and where answers go. Serializable: it travels in job data. */
@@ -121,15 +123,38 @@ export interface ForgeClient {
   listDirectory?(thread: ThreadRef, dirPath: string, ref?: string): Promise<FileEntry[]>;
 }
 
-/** A configured forge: turns payloads into mentions and hands out clients. */
+/**
+ * Everything forge-specific that the rest of forgebot says or keys on, so nothing outside
+ * `forges/` asks which forge it is. Static: known for every forge, configured or not (a page
+ * may show a session of a forge that is no longer configured).
+ */
+export type ForgeProfile = {
+  readonly name: ForgeName;
+  /** "GitHub", "GitLab". */
+  readonly displayName: string;
+  /** "pull request", "merge request". */
+  readonly changeRequestName: string;
+  /** "#12" for issues and pull requests; GitLab's merge requests are "!12". */
+  threadReference(kind: ThreadKind, number: number): string;
+  /** How a note @-mentions a user. */
+  mention(login: string): string;
+  /** Who may start sessions, as the permission note says it. */
+  readonly writersDescription: string;
+  /** Feature-flag actor id of a user (`github:octocat`). */
+  userActor(login: string): string;
+  /** Feature-flag actor id of a repository (`github:repo:owner/name`, `gitlab:project:group/name`). */
+  repositoryActor(path: string): string;
+};
+
+/** A configured forge: hands out clients bound to a repository. */
 export interface Forge {
   readonly name: ForgeName;
+  readonly profile: ForgeProfile;
   clientFor(thread: ThreadRef): Promise<ForgeClient>;
-  /** Wording and link differences (pull request vs merge request). */
-  readonly markdown: ForgeMarkdown;
 }
 
-export type ForgeMarkdown = {
-  changeRequestName: string;
-  mention(login: string): string;
-};
+/** What the lifecycle did with a normalized webhook event (metrics and the 2xx answer). */
+export type AcceptOutcome = "accepted" | "duplicate" | IgnoreReason;
+
+/** The webhook pipeline's last step before it answers: record and enqueue (lifecycle/accept.ts). */
+export type AcceptEvent = (result: NormalizeResult) => Promise<AcceptOutcome>;

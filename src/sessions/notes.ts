@@ -14,16 +14,58 @@ export type ErrorReason =
   | "max_tokens"
   | "internal";
 
+/** The kinds of hidden marker forgebot puts in what it posts. */
+export type MarkerKind = "started" | "reply" | "notice" | "review";
+
+/**
+ * The one marker format: `<!-- forgebot:<kind> <attributes> -->`, e.g.
+ * `<!-- forgebot:started session=12 -->`. Run 1 leaves `run=` out (markers of older notes).
+ */
+function marker(kind: MarkerKind, attributes: string): string {
+  return `<!-- forgebot:${kind} ${attributes} -->`;
+}
+
+function sessionAttributes(sessionId: number, run: number): string {
+  return run === 1 ? `session=${sessionId}` : `session=${sessionId} run=${run}`;
+}
+
+/** Any forgebot marker, with its kind captured. */
+const MARKER_PATTERN = /<!--\s*forgebot:([a-z_]*)[\s\S]*?-->/i;
+const MARKERS = new RegExp(MARKER_PATTERN.source, "gi");
+
 export function startedMarker(sessionId: number, run = 1): string {
-  return run === 1 ? `<!-- forgebot:started session=${sessionId} -->` : `<!-- forgebot:started session=${sessionId} run=${run} -->`;
+  return marker("started", sessionAttributes(sessionId, run));
 }
 
 export function replyMarker(sessionId: number, run = 1): string {
-  return run === 1 ? `<!-- forgebot:reply session=${sessionId} -->` : `<!-- forgebot:reply session=${sessionId} run=${run} -->`;
+  return marker("reply", sessionAttributes(sessionId, run));
+}
+
+export function reviewMarker(sessionId: number): string {
+  return marker("review", `session=${sessionId}`);
 }
 
 export function noticeMarker(key: string): string {
-  return `<!-- forgebot:notice ${key} -->`;
+  return marker("notice", key);
+}
+
+/** The kind of the first forgebot marker in `body`, or null when it carries none. */
+export function markerKind(body: string): MarkerKind | null {
+  const kind = MARKER_PATTERN.exec(body)?.[1]?.toLowerCase();
+  return kind === "started" || kind === "reply" || kind === "notice" || kind === "review" ? kind : null;
+}
+
+/** True when `body` carries a forgebot marker: a note forgebot posted (or one quoting it). */
+export function hasMarker(body: string): boolean {
+  return MARKER_PATTERN.test(body);
+}
+
+/**
+ * Removes every forgebot marker, so model or user text we post can never make a later job take
+ * that note for one of its own.
+ */
+export function stripMarkers(text: string): string {
+  return text.replace(MARKERS, "");
 }
 
 export function startedNote(sessionId: number, url: string, run = 1): string {
@@ -90,8 +132,4 @@ export function helpText(handle: string, changeRequestName: string): string {
 
 export function nothingToStopNote(deliveryKey: string): string {
   return ["There is no running session in this thread to stop.", "", noticeMarker(`stop delivery=${deliveryKey}`)].join("\n");
-}
-
-export function nothingToRetryNote(deliveryKey: string): string {
-  return ["There is no earlier session in this thread to retry.", "", noticeMarker(`retry delivery=${deliveryKey}`)].join("\n");
 }

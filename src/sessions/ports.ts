@@ -1,4 +1,4 @@
-import type { Actor, Forge, ForgeName, MentionEvent } from "./forge-port.js";
+import type { Forge, ForgeName, ForgeProfile, MentionEvent } from "./forge-port.js";
 import type { Flow } from "./flow.js";
 import type { Logger } from "./logger.js";
 import type { NewSession, Session, SessionUsage } from "./session.js";
@@ -79,9 +79,14 @@ export interface JobQueue {
   isQueued(job: JobRef): Promise<boolean>;
 }
 
+/** The configured forges (forges/registry.ts). */
 export interface ForgeProvider {
+  /** Throws for a forge that is not configured. */
   forgeFor(name: ForgeName): Forge;
+  /** The handle users mention on that forge. */
   handleFor(name: ForgeName): string;
+  /** The forge's words; known for every forge, configured or not. */
+  profileFor(name: ForgeName): ForgeProfile;
 }
 
 /** Lifecycle counters, implemented over prom-client in metrics/. */
@@ -105,8 +110,11 @@ export type Links = { sessionUrl(sessionId: number): string };
 
 export type FlowRegistry = { flowFor(name: string): Flow };
 
-/** Who may retry: decided by the `manual_retry` flag per actor. */
-export type RetryPolicy = { retryAllowed(actor: Actor & { forge: ForgeName }): Promise<boolean> };
+/** Who a feature-flag check is about: the user acting, in the repository they act in. */
+export type FlagSubject = { forge: ForgeName; login: string; repoPath: string };
+
+/** Who may retry: the `manual_retry` flag, for the user or the repository. */
+export type RetryPolicy = { retryAllowed(subject: FlagSubject): Promise<boolean> };
 
 export type LifecycleDeps = {
   sessions: SessionStore;

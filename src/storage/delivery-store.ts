@@ -1,4 +1,5 @@
 import type { MentionEvent } from "../sessions/forge-port.js";
+import { DeliveryNotFoundError } from "../sessions/errors.js";
 import type { DeliveryStore, StoredMention } from "../sessions/ports.js";
 import type { Db } from "./pool.js";
 
@@ -31,7 +32,7 @@ export function createDeliveryStore(db: Db): DeliveryStore {
     async getMention(id) {
       const { rows } = await db.query<DeliveryRow>("SELECT * FROM webhook_deliveries WHERE id = $1", [id]);
       const row = rows[0];
-      if (!row?.mention) throw new Error(`delivery ${id} holds no mention`);
+      if (!row?.mention) throw new DeliveryNotFoundError(`delivery ${id} holds no mention`);
       return { id: row.id, forge: row.forge, deliveryKey: row.delivery_key, mention: row.mention, status: row.status, receivedAt: row.received_at };
     },
 

@@ -1,4 +1,5 @@
 import type { Logger } from "../logging/logger.js";
+import type { ForgeName, ForgeProfile } from "../sessions/forge-port.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import type { SessionSummary, SessionViews, Timeline, TimelineCursor } from "../storage/session-views.js";
@@ -15,6 +16,8 @@ export type SessionWebContext = {
   linkSecret: string;
   publicUrl: string;
   adminToken: string | null;
+  /** The forges' words (forges/registry.ts), for thread labels and forge names. */
+  profileFor(name: ForgeName): ForgeProfile;
   log: Logger;
 };
 
@@ -25,9 +28,9 @@ export function hrefFor(ctx: SessionWebContext): SessionHref {
 /** Builds the summary view; asks the retry policy only about sessions that have ended. */
 export async function summaryFor(ctx: SessionWebContext, summary: SessionSummary): Promise<SummaryView> {
   const { session } = summary;
-  const allowed = isTerminal(session.status) && (await ctx.lifecycle.retryPolicy.retryAllowed({ ...session.actor, forge: session.forge }));
+  const allowed = isTerminal(session.status) && (await ctx.lifecycle.retryPolicy.retryAllowed({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath }));
   const retryForm = allowed ? { action: sessionPath(ctx.linkSecret, session.id, "/retry"), token: retryToken(ctx.linkSecret, session.id) } : null;
-  return summaryView(summary, { sessionHref: hrefFor(ctx), retryForm });
+  return summaryView(summary, { sessionHref: hrefFor(ctx), retryForm, profile: ctx.profileFor(session.forge) });
 }
 
 /** The cursor just past the given timeline rows (or `from` when there are none). */

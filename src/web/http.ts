@@ -18,39 +18,6 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-/**
- * Reads a webhook body as text; a body over `limit` is answered 413 here (after `onTooLarge`,
- * for the caller's metrics) and null is returned.
- */
-export async function readWebhookBody(req: IncomingMessage, res: ServerResponse, limit: number, onTooLarge: () => void): Promise<string | null> {
-  try {
-    return (await readBody(req, limit)).toString("utf8");
-  } catch (err: unknown) {
-    if (!(err instanceof BodyTooLargeError)) throw err;
-    onTooLarge();
-    sendJson(res, 413, { error: `body exceeds ${limit} bytes` });
-    return null;
-  }
-}
-
-/**
- * The common end of both webhook routes: accept the normalized event, count the outcome (an
- * error when storage or the queue is away: answered 500 by the server, counted for the webhook
- * SLO), answer 202 for accepted and duplicate deliveries, 200 for ignored ones.
- */
-export async function acceptAndAnswer<O extends string>(res: ServerResponse, accept: () => Promise<O>, count: (outcome: string) => void): Promise<O> {
-  let outcome: O;
-  try {
-    outcome = await accept();
-  } catch (err: unknown) {
-    count("error");
-    throw err;
-  }
-  count(outcome);
-  sendJson(res, outcome === "accepted" || outcome === "duplicate" ? 202 : 200, { outcome });
-  return outcome;
-}
-
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);

@@ -16,7 +16,7 @@ export async function handleSessionJson(ctx: SessionWebContext, _req: IncomingMe
   const { session } = view;
   const link = (sessionId: number, suffix = "") => `${ctx.publicUrl}${sessionPath(ctx.linkSecret, sessionId, suffix)}`;
   const terminal = isTerminal(session.status);
-  const retryAllowed = terminal && (await ctx.lifecycle.retryPolicy.retryAllowed({ ...session.actor, forge: session.forge }));
+  const retryAllowed = terminal && (await ctx.lifecycle.retryPolicy.retryAllowed({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath }));
   const durationMs = session.finishedAt ? session.finishedAt.getTime() - session.createdAt.getTime() : (session.usage.durationMs ?? null);
   res.setHeader("cache-control", "no-store");
   sendJson(res, 200, {

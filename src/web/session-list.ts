@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ForgeName } from "../sessions/forge-port.js";
+import { FORGE_NAMES, type ForgeName } from "../sessions/forge-port.js";
 import { header, sendJson } from "./http.js";
 import { SESSION_STATUSES, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionListFilter } from "../storage/session-views.js";
@@ -9,7 +9,6 @@ import { timeLabel } from "./format.js";
 import { renderList, sendHtml, sendMessage } from "./templates.js";
 
 const PAGE_SIZE = 50;
-const FORGES: readonly ForgeName[] = ["github", "gitlab"];
 
 function pick<T extends string>(allowed: readonly T[], value: string | null): T | undefined {
   return allowed.find((a) => a === value);
@@ -19,7 +18,7 @@ function pick<T extends string>(allowed: readonly T[], value: string | null): T 
 export function parseListFilter(url: URL): SessionListFilter {
   const repo = url.searchParams.get("repo")?.trim().slice(0, 200);
   const status = pick<SessionStatus>(SESSION_STATUSES, url.searchParams.get("status"));
-  const forge = pick(FORGES, url.searchParams.get("forge"));
+  const forge = pick<ForgeName>(FORGE_NAMES, url.searchParams.get("forge"));
   const before = parseSessionId(url.searchParams.get("before") ?? undefined);
   return {
     limit: PAGE_SIZE,
@@ -69,7 +68,7 @@ export async function handleSessionList(ctx: SessionWebContext, req: IncomingMes
         status: r.status,
         forge: r.forge,
         repo: r.repoPath,
-        thread: `${r.threadKind === "issue" ? "issue" : "change request"} ${r.threadNumber}`,
+        thread: `${r.threadKind === "issue" ? "issue" : ctx.profileFor(r.forge).changeRequestName} ${ctx.profileFor(r.forge).threadReference(r.threadKind, r.threadNumber)}`,
         actor: r.actor.login,
         origin: r.parentSessionId ? `${r.origin.replace(/_/g, " ")} of ${r.parentSessionId}` : r.origin.replace(/_/g, " "),
         created: timeLabel(r.createdAt),

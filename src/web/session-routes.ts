@@ -1,4 +1,5 @@
 import type { Logger } from "../logging/logger.js";
+import type { ForgeName, ForgeProfile } from "../sessions/forge-port.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import type { Db } from "../storage/pool.js";
 import { createSessionViews } from "../storage/session-views.js";
@@ -17,6 +18,8 @@ export type SessionWebOptions = {
   linkSecret: string;
   publicUrl: string;
   adminToken: string | null;
+  /** The forges' words, for thread labels and forge names. */
+  profileFor(name: ForgeName): ForgeProfile;
   log: Logger;
   streams?: Partial<StreamSettings>;
 };
@@ -36,6 +39,7 @@ export function createSessionWeb(options: SessionWebOptions): SessionWeb {
     linkSecret: options.linkSecret,
     publicUrl: options.publicUrl,
     adminToken: options.adminToken,
+    profileFor: options.profileFor,
     log: options.log,
   };
   const streams = createSessionStreams(ctx, { ...DEFAULT_STREAM_SETTINGS, ...options.streams });

@@ -1,4 +1,5 @@
 import { errorText, isErrorReason } from "../sessions/notes.js";
+import type { ForgeProfile } from "../sessions/forge-port.js";
 import type { Session } from "../sessions/session.js";
 import { isTerminal, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionSummary } from "../storage/session-views.js";
@@ -45,6 +46,8 @@ export type SummaryView = {
 
 export type SummaryLinks = {
   sessionHref: SessionHref;
+  /** The session's forge's words. */
+  profile: ForgeProfile;
   /** Present when the retry button may be shown: the form's action and CSRF token. */
   retryForm: { action: string; token: string } | null;
 };
@@ -55,11 +58,9 @@ const ORIGINS: Record<Session["origin"], string> = {
   retry_button: "Retry (button)",
 };
 
-function threadLabel(session: Session): string {
-  const changeRequest = session.forge === "gitlab" ? "Merge request" : "Pull request";
-  const sign = session.forge === "gitlab" && session.threadKind === "change_request" ? "!" : "#";
-  const kind = session.threadKind === "issue" ? "Issue" : changeRequest;
-  return `${kind} ${session.repoPath}${sign}${session.threadNumber}`;
+function threadLabel(session: Session, profile: ForgeProfile): string {
+  const kind = session.threadKind === "issue" ? "Issue" : humanize(profile.changeRequestName);
+  return `${kind} ${session.repoPath}${profile.threadReference(session.threadKind, session.threadNumber)}`;
 }
 
 function durationMs(session: Session, now: Date): number | null {
@@ -89,8 +90,8 @@ export function summaryView(summary: SessionSummary, links: SummaryLinks, now = 
     moving: isMoving(session.status),
     terminal: isTerminal(session.status),
     title: session.callbackContext.title,
-    thread: { label: threadLabel(session), url: safeHttpUrl(session.callbackContext.threadUrl) },
-    forge: session.forge === "gitlab" ? `GitLab (${session.host})` : `GitHub (${session.host})`,
+    thread: { label: threadLabel(session, links.profile), url: safeHttpUrl(session.callbackContext.threadUrl) },
+    forge: `${links.profile.displayName} (${session.host})`,
     repo: session.repoPath,
     askedBy: session.actor.login,
     flow: session.flow,

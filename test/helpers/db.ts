@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { migrate } from "../../src/storage/migrate.js";
+import { createLogger } from "../../src/logging/logger.js";
 import { createPool, type Db } from "../../src/storage/pool.js";
 
 /** The machine's Postgres (127.0.0.1:5432, trust auth); override with TEST_DATABASE_ADMIN_URL. */
@@ -23,7 +24,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = urlFor(name);
-  const db = createPool(url, 5);
+  const db = createPool(url, { max: 5, log: createLogger("silent") });
   if (options.migrate !== false) await migrate(db);
   return {
     url,

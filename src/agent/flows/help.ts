@@ -5,6 +5,6 @@ import { helpText } from "../../sessions/notes.js";
 export const helpFlow: Flow = {
   name: "help",
   async run(_session, context) {
-    return { kind: "finished", markdown: helpText(context.handle, context.changeRequestName) };
+    return { kind: "finished", markdown: helpText(context.handle, context.profile.changeRequestName) };
   },
 };

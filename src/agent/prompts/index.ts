@@ -25,7 +25,8 @@ export type RequestValues = {
   prompt: string;
   forgeName: string;
   threadName: string;
-  number: number;
+  /** How the forge refers to the thread: `#12`, or `!12` for a GitLab merge request. */
+  reference: string;
   repoPath: string;
   /** The thread title, already fenced as untrusted data. */
   fencedTitle: string;
@@ -34,7 +35,7 @@ export type RequestValues = {
 /** The session's first user message: the request (from someone allowed to ask) and where it was made. */
 export function requestMessage(values: RequestValues): string {
   return [
-    `@${values.actor} asked in ${values.repoPath} ${values.threadName} #${values.number} on ${values.forgeName}:`,
+    `@${values.actor} asked in ${values.repoPath} ${values.threadName} ${values.reference} on ${values.forgeName}:`,
     "",
     values.prompt.trim() || "(no text besides the mention: look at the thread and help with what it is about)",
     "",

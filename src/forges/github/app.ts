@@ -1,32 +1,33 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { Probot, ProbotOctokit } from "probot";
 import type { Logger } from "pino";
 import type { GitHubConfig } from "../../config/index.js";
-import { countForgeRequest, forgeRequestErrorOutcome, webhooksReceived } from "../../metrics/index.js";
-import type { AcceptOutcome } from "../../lifecycle/accept.js";
-import type { Forge, NormalizeResult } from "../../sessions/forge-port.js";
-import { header, isJsonContentType, parseJson, readWebhookBody, sendJson, acceptAndAnswer } from "../../web/http.js";
+import { countForgeRequest, forgeRequestErrorOutcome } from "../../metrics/index.js";
+import type { Forge, ThreadRef } from "../../sessions/forge-port.js";
+import { header } from "../../web/http.js";
+import type { WebhookSource } from "../webhook.js";
 import { call } from "./api.js";
 import { createGitHubClient } from "./client.js";
-import { githubMarkdown } from "./profile.js";
 import { HANDLED_EVENTS, normalizeGitHubEvent } from "./normalize.js";
+import { githubProfile } from "./profile.js";
 
 export type GitHubAppOptions = {
   config: GitHubConfig;
   log: Logger;
-  maxBodyBytes: number;
-  accept(result: NormalizeResult): Promise<AcceptOutcome>;
   /** Tests pass an Octokit with retry and throttling off. */
   Octokit?: typeof ProbotOctokit;
 };
 
+/** Who the bot is on GitHub, learned before any webhook is handled: logins never answered. */
+export type GitHubIdentity = { selfLogins: readonly string[] };
+
 export type GitHubApp = {
   forge: Forge;
-  probot: Probot;
-  handleWebhook(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** The app's slug, the default handle. Null when GitHub can't be asked. */
   fetchSlug(): Promise<string | null>;
-  setSelfLogins(logins: readonly string[]): void;
+  /** The GitHub part of the webhook pipeline (forges/webhook.ts). */
+  webhookSource(identity: GitHubIdentity): WebhookSource;
+  /** One write budget per installation: GitHub's limits are per installation. */
+  writeScope(thread: ThreadRef): string;
 };
 
 /** Counts each REST call of this client in `forgebot_forge_requests_total{forge="github"}`. */
@@ -73,11 +74,10 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
     log: log.child({ forge: "github" }),
     Octokit: options.Octokit ?? forgebotOctokit(config.requestTimeoutMs),
   });
-  let selfLogins: readonly string[] = [];
 
   const forge: Forge = {
     name: "github",
-    markdown: githubMarkdown,
+    profile: githubProfile,
     async clientFor(thread) {
       const installationId = thread.installationId ?? (await installationFor(thread.repoPath));
       const octokit = countRequests(await probot.auth(installationId));
@@ -100,51 +100,40 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
     return data.id;
   }
 
-  function count(event: string, outcome: string): void {
-    webhooksReceived.inc({ forge: "github", event, outcome });
-  }
-
   /**
-   * verify → parse → normalize → record → enqueue, then 2xx. The signature is checked on the
-   * raw bytes before any JSON parsing; no GitHub API call happens here.
+   * Headers, then the signature over the raw bytes before any JSON parsing (octokit/webhooks'
+   * verify); no GitHub API call happens here.
    */
-  async function handleWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const name = header(req, "x-github-event");
-    const id = header(req, "x-github-delivery");
-    const signature = header(req, "x-hub-signature-256");
-    const event = name && (HANDLED_EVENTS as readonly string[]).includes(name) ? name : "other";
-    if (!name || !id) {
-      count(event, "bad_request");
-      return sendJson(res, 400, { error: "missing X-GitHub-Event or X-GitHub-Delivery header" });
-    }
-    if (!signature) {
-      count(event, "unauthorized");
-      return sendJson(res, 401, { error: "missing X-Hub-Signature-256 header" });
-    }
-    const raw = await readWebhookBody(req, res, options.maxBodyBytes, () => count(event, "too_large"));
-    if (raw === null) return;
-    if (!(await probot.webhooks.verify(raw, signature).catch(() => false))) {
-      count(event, "unauthorized");
-      return sendJson(res, 401, { error: "signature does not match" });
-    }
-    if (!isJsonContentType(req)) {
-      count(event, "unsupported_media_type");
-      return sendJson(res, 415, { error: "expects Content-Type: application/json" });
-    }
-    const parsed = parseJson(raw);
-    if (!parsed.ok) {
-      count(event, "malformed");
-      return sendJson(res, 400, { error: "body is not valid JSON" });
-    }
-    const result = normalizeGitHubEvent(name, parsed.value, { host: config.host, deliveryKey: id, selfLogins });
-    const outcome = await acceptAndAnswer(res, () => options.accept(result), (o) => count(event, o));
-    log.debug({ deliveryId: id, forge: "github", event: name, outcome }, "webhook handled");
+  function webhookSource(identity: GitHubIdentity): WebhookSource {
+    const isHandled = (name: string | undefined) => name !== undefined && (HANDLED_EVENTS as readonly string[]).includes(name);
+    return {
+      forge: "github",
+      eventLabel: (req) => {
+        const name = header(req, "x-github-event");
+        return isHandled(name) ? (name as string) : "other";
+      },
+      checkHeaders(req) {
+        if (!header(req, "x-github-event") || !header(req, "x-github-delivery")) {
+          return { status: 400, outcome: "bad_request", error: "missing X-GitHub-Event or X-GitHub-Delivery header" };
+        }
+        if (!header(req, "x-hub-signature-256")) return { status: 401, outcome: "unauthorized", error: "missing X-Hub-Signature-256 header" };
+        return null;
+      },
+      verifyBody: (req, raw) => probot.webhooks.verify(raw, header(req, "x-hub-signature-256") ?? "").catch(() => false),
+      normalize: (req, payload) =>
+        normalizeGitHubEvent(header(req, "x-github-event") ?? "", payload, {
+          host: config.host,
+          deliveryKey: header(req, "x-github-delivery") ?? "",
+          selfLogins: identity.selfLogins,
+        }),
+      deliveryId: (req) => header(req, "x-github-delivery"),
+    };
   }
 
   return {
     forge,
-    probot,
-    handleWebhook,
+    webhookSource,
+    writeScope: (thread) => `github-${thread.host}-${thread.installationId ?? 0}`,
     async fetchSlug() {
       try {
         const octokit = await probot.auth();
@@ -154,9 +143,6 @@ export function createGitHubApp(options: GitHubAppOptions): GitHubApp {
         log.warn({ err, forge: "github" }, "could not read the GitHub App's slug; using the default handle");
         return null;
       }
-    },
-    setSelfLogins(logins) {
-      selfLogins = logins;
     },
   };
 }

@@ -1,6 +1,5 @@
 import {
   createRequesterFn,
-  generateRateLimiterFn,
   type FormattedResponse,
   type RequesterType,
   type ResourceOptions,
@@ -10,7 +9,7 @@ import { countForgeRequest, forgeRequestOutcome } from "../../metrics/index.js";
 import { ForgeApiError } from "../../sessions/forge-port.js";
 import { parseJson } from "../../web/http.js";
 
-/** How 429s (and, for requests that are safe to repeat, 502/503/504) are retried. */
+/** How reads are retried on 429, 502, 503 and 504. Writes are never retried here (see below). */
 export type RetryPolicy = {
   /** Attempts in all, the first included. */
   maxAttempts: number;
@@ -21,24 +20,17 @@ export type RetryPolicy = {
 };
 
 export type TransportOptions = {
-  /** Note creations allowed per window (GitLab.com: 60 a minute per user). */
-  notesPerMinute: number;
-  /** The limiter's window in seconds (60); tests shorten it. */
-  windowSeconds?: number;
   retry?: Partial<RetryPolicy>;
   /** Bound on each attempt (30 s); a wait for `Retry-After` is not part of it. */
   attemptTimeoutMs?: number;
   /** Tests record waits instead of sleeping. */
   sleep?: (ms: number) => Promise<void>;
-  /** Replaces the note-creation limiter (tests count its use). */
-  noteLimiter?: () => Promise<unknown>;
 };
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 60_000 };
 
-/** POSTs that create a note: on a merge request or issue, directly or in a discussion. */
-const NOTE_CREATION = /^projects\/[^/]+\/(merge_requests|issues)\/\d+\/(notes|discussions(\/[^/]+\/notes)?)$/;
-const REPEATABLE_METHODS = new Set(["GET", "HEAD", "DELETE"]);
+/** Reads: safe to repeat, and outside the write budget, so the transport retries them. */
+const READ_METHODS = new Set(["GET", "HEAD"]);
 
 /** Milliseconds asked for by `Retry-After` (seconds or an HTTP date) or `RateLimit-Reset` (epoch seconds). */
 export function retryAfterMs(headers: Headers, now = Date.now()): number | null {
@@ -54,8 +46,7 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | null 
 }
 
 function retryable(method: string, status: number): boolean {
-  if (status === 429) return true; // GitLab refused before doing anything: safe for any method
-  return REPEATABLE_METHODS.has(method) && (status === 502 || status === 503 || status === 504);
+  return READ_METHODS.has(method) && (status === 429 || status === 502 || status === 503 || status === 504);
 }
 
 async function parseResponse(response: Response, asStream: boolean): Promise<FormattedResponse> {
@@ -79,7 +70,7 @@ async function errorFor(method: string, path: string, response: Response): Promi
     const said = message ?? error;
     if (said !== undefined) detail = typeof said === "string" ? said : JSON.stringify(said);
   }
-  // A 429 that outlasted our retries tells the caller (the write budget) how long to pause.
+  // A 429 tells the caller (the write budget, for writes) how long to pause.
   const retryAfter = response.status === 429 ? (retryAfterMs(response.headers) ?? undefined) : undefined;
   return new ForgeApiError(`GitLab ${method} ${path} failed (${response.status})${detail ? `: ${detail.slice(0, 200)}` : ""}`, response.status, {
     retryAfterMs: retryAfter,
@@ -89,15 +80,15 @@ async function errorFor(method: string, path: string, response: Response): Promi
 /**
  * gitbeaker's transport, replaced: gitbeaker retries 429 within milliseconds and ignores
  * `Retry-After`, and its `rateLimits` option builds one limiter per resource instance and per
- * glob, so the budget would multiply. Here one limiter spans every note creation of this
- * process, 429s wait as GitLab asks, every attempt is counted in `forgebot_forge_requests_total`,
- * and failures are ForgeApiErrors carrying the HTTP status.
+ * glob. Here reads that GitLab refused with 429 (or a gateway error) wait as GitLab asks and
+ * are tried again; writes are governed by the write budget alone (forges/write-budget.ts), so
+ * a write's 429 goes straight back to it with its `Retry-After`. Every attempt is counted in
+ * `forgebot_forge_requests_total`, and failures are ForgeApiErrors carrying the HTTP status.
  */
 export function createGitLabRequesterFn(options: TransportOptions): (serviceOptions: ResourceOptions) => RequesterType {
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 30_000;
-  const noteLimiter = options.noteLimiter ?? generateRateLimiterFn(options.notesPerMinute, options.windowSeconds ?? 60);
 
   async function handle(endpoint: string, requestOptions?: Record<string, unknown>): Promise<FormattedResponse> {
     const { prefixUrl, searchParams, method: given, asStream, headers, body, signal } = (requestOptions ?? {}) as {
@@ -114,10 +105,8 @@ export function createGitLabRequesterFn(options: TransportOptions): (serviceOpti
     const url = new URL(endpoint, base);
     url.search = searchParams ?? "";
     const path = url.pathname.replace(/^.*?\/api\/v4\//, "");
-    const createsNote = method === "POST" && NOTE_CREATION.test(path);
 
     for (let attempt = 1; ; attempt += 1) {
-      if (createsNote) await noteLimiter();
       let response: Response;
       try {
         // Each attempt gets its own deadline; gitbeaker's signal (if any) bounds the whole call.

@@ -4,6 +4,7 @@ import { createModelRouter } from "../../../src/agent/models/router.js";
 import type { ModelSpec } from "../../../src/agent/models/spec.js";
 import type { FileEntry, ForgeClient, ThreadContent, ThreadRef } from "../../../src/sessions/forge-port.js";
 import { createLogger } from "../../../src/logging/logger.js";
+import { githubProfile } from "../../../src/forges/github/profile.js";
 import type { FlowContext } from "../../../src/sessions/flow.js";
 import type { Session } from "../../../src/sessions/session.js";
 import { createCheckpointStore } from "../../../src/storage/checkpoint-store.js";
@@ -62,7 +63,7 @@ export function memoryForge(files: Record<string, string> = {}): ForgeClient {
 }
 
 export function flowContext(forge: ForgeClient = memoryForge(), signal: AbortSignal = new AbortController().signal): FlowContext {
-  return { signal, forge, handle: "forgebot", changeRequestName: "pull request", log: createLogger("silent"), heartbeat: async () => undefined };
+  return { signal, forge, handle: "forgebot", profile: githubProfile, log: createLogger("silent"), heartbeat: async () => undefined };
 }
 
 export type RecordedMetrics = { calls: [string, ModelCallOutcome][] };

@@ -1,3 +1,4 @@
+import { createLogger } from "../../../src/logging/logger.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { createFeatureFlags, UndefinedFeatureFlagError, type FeatureFlags, type FeatureFlagsOptions } from "../../../src/flags/flags.js";
 import { createGateStore, type GateStore } from "../../../src/flags/gate-store.js";
@@ -196,7 +197,7 @@ describe("propagation inside a process", () => {
   });
 
   it("an unreachable database: answers from the defaults and logs an error", async () => {
-    const dead = createPool("postgres://postgres@127.0.0.1:1/none", 1);
+    const dead = createPool("postgres://postgres@127.0.0.1:1/none", { max: 1, log: createLogger("silent") });
     const log = recordingLogger();
     const flags = await open({ db: dead, databaseUrl: null, log });
     expect(await flags.isEnabled("default_on", "github:alice")).toBe(true);

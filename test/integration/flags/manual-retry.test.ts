@@ -79,15 +79,15 @@ describe("manual_retry flag", () => {
     const first = await waitFor("first reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
     await settled();
     // On by default (config/feature_flags/manual_retry.yml) for everyone.
-    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ id: "1", login: "Codertocat", forge: "github" })).toBe(true);
+    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ login: "Codertocat", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(true);
     expect(await retryOffered(first.body)).toEqual({ button: true, json: true });
 
     // Off for everyone except hubot.
     await store.setBoolean("manual_retry", false);
     await store.addValues("manual_retry", "actors", ["github:hubot"]);
     await botSees("github:codertocat", false);
-    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ id: "1", login: "Codertocat", forge: "github" })).toBe(false);
-    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ id: "2", login: "Hubot", forge: "github" })).toBe(true);
+    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ login: "Codertocat", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(false);
+    expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ login: "Hubot", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(true);
     // Codertocat's session page no longer offers the retry button.
     expect(await retryOffered(first.body)).toEqual({ button: false, json: false });
 

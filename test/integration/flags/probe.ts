@@ -12,7 +12,7 @@ import { ACTORS, FIXTURE_DEFINITIONS, FIXTURE_GROUPS } from "./support.js";
 const [mode, databaseUrl, flag, actor] = process.argv.slice(2);
 if (!mode || !databaseUrl || !flag) throw new Error("usage: probe.ts actors|watch DATABASE_URL FLAG [ACTOR]");
 
-const db = createPool(databaseUrl, 2);
+const db = createPool(databaseUrl, { max: 2, log: createLogger("silent") });
 const flags = await createFeatureFlags({
   db,
   databaseUrl,

@@ -1,3 +1,4 @@
+import { createLogger } from "../../../src/logging/logger.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
 import { helpFlow } from "../../../src/agent/flows/help.js";
@@ -77,7 +78,7 @@ const GH = { forge: "github" };
 beforeAll(async () => {
   database = await createTestDatabase();
   proxy = await TcpProxy.for(database.url).start();
-  proxiedDb = createPool(proxy.rewrite(database.url), 2);
+  proxiedDb = createPool(proxy.rewrite(database.url), { max: 2, log: createLogger("silent") });
   // pg emits a lost connection as an 'error' event on a checked-out client as well as failing its
   // query; pg-pool listens only while the client is idle, so without this the event is uncaught.
   proxiedDb.on("connect", (client) => client.on("error", () => undefined));

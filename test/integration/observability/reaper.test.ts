@@ -1,3 +1,4 @@
+import { createLogger } from "../../../src/logging/logger.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import nock from "nock";
 import { errorText } from "../../../src/sessions/notes.js";
@@ -71,7 +72,7 @@ const replies = () => fake.comments.filter((c) => c.body.includes("forgebot:repl
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  pools = Array.from({ length: 4 }, () => createPool(database.url, 2));
+  pools = Array.from({ length: 4 }, () => createPool(database.url, { max: 2, log: createLogger("silent") }));
   bot = await startTestBot({ databaseUrl: database.url, flows: [flow], env: { REAPER_INTERVAL_MS: "100" } });
 });
 

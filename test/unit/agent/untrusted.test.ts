@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@jest/globals";
-import { fence, revealInvisible, sanitizeProse, stripMarkers } from "../../../src/agent/untrusted.js";
+import { fence, revealInvisible, sanitizeProse } from "../../../src/agent/untrusted.js";
+import { stripMarkers } from "../../../src/sessions/notes.js";
 import { truncate } from "../../../src/sessions/text.js";
 
 describe("sanitizeProse removes what a reader of the rendered thread cannot see", () => {

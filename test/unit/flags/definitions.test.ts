@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "@jest/globals";
-import { FlagInputError, parseActor, repositoryActor, userActor } from "../../../src/flags/actors.js";
+import { FlagInputError, parseActor } from "../../../src/flags/actors.js";
+import { profileFor } from "../../../src/forges/registry.js";
 import { DEFAULT_DEFINITIONS_DIR, DEFAULT_GROUPS_FILE, FlagDefinitionError, loadDefinitions, loadGroups } from "../../../src/flags/definitions.js";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "forgebot-flags-"));
@@ -51,7 +52,13 @@ describe("definitions", () => {
       rolloutIssueUrl: null,
       introducedByUrl: "https://github.com/forgebot/forgebot/pull/7",
       milestone: "0.3",
+      percentageOfActorsKey: "user",
     });
+  });
+
+  it("a percentage of actors may key on repositories", async () => {
+    const dir = dirWith({ "some_flag.yml": yaml({ ...VALID, percentage_of_actors_key: "repository" }) });
+    expect((await loadDefinitions(dir)).get("some_flag")?.percentageOfActorsKey).toBe("repository");
   });
 
   it.each([
@@ -59,6 +66,7 @@ describe("definitions", () => {
     ["unknown type", "some_flag.yml", { ...VALID, type: "experiment" }, /type: expects development, ops or beta/],
     ["default_enabled not boolean", "some_flag.yml", { ...VALID, default_enabled: "yes" }, /default_enabled: expects true or false/],
     ["missing description", "some_flag.yml", { ...VALID, description: undefined }, /description/],
+    ["unknown percentage key", "some_flag.yml", { ...VALID, percentage_of_actors_key: "group" }, /percentage_of_actors_key: expects user or repository/],
     ["rollout_issue_url not a URL", "some_flag.yml", { ...VALID, rollout_issue_url: "soon" }, /rollout_issue_url: expects a URL or null/],
     ["unknown key", "some_flag.yml", { ...VALID, owner: "me" }, /owner/],
   ])("rejects a definition: %s", async (_name, file, fields, message) => {
@@ -100,8 +108,9 @@ describe("actors", () => {
     for (const bad of ["octocat", "bitbucket:x", "github:", "github:a b", "github:a,b"]) {
       expect(() => parseActor(bad)).toThrow(FlagInputError);
     }
-    expect(userActor("github", "OctoCat")).toBe("github:octocat");
-    expect(repositoryActor("github", "Owner/Name")).toBe("github:repo:owner/name");
-    expect(repositoryActor("gitlab", "group/sub/project")).toBe("gitlab:project:group/sub/project");
+    // The forges' profiles make the ids the CLI accepts.
+    expect(parseActor(profileFor("github").userActor("OctoCat"))).toBe("github:octocat");
+    expect(parseActor(profileFor("github").repositoryActor("Owner/Name"))).toBe("github:repo:owner/name");
+    expect(parseActor(profileFor("gitlab").repositoryActor("group/sub/project"))).toBe("gitlab:project:group/sub/project");
   });
 });

@@ -66,7 +66,7 @@ const inHalf = ACTORS.find((a) => inActorPercentage("f", a, 50))!;
 const outOfHalf = ACTORS.find((a) => !inActorPercentage("f", a, 50))!;
 
 function check(gates: FlagGates | undefined, actor: string | undefined, options: { defaultEnabled?: boolean; draw?: number } = {}): boolean {
-  return evaluateGates(gates, { flagName: "f", actor, defaultEnabled: options.defaultEnabled ?? false, groups: GROUPS, random: () => options.draw ?? 0.99 });
+  return evaluateGates(gates, { flagName: "f", actors: { user: actor }, percentageKey: "user", defaultEnabled: options.defaultEnabled ?? false, groups: GROUPS, random: () => options.draw ?? 0.99 });
 }
 
 describe("evaluateGates", () => {
@@ -92,6 +92,25 @@ describe("evaluateGates", () => {
     ["combined: only the time gate open", { ...NONE, actors: new Set(["github:x"]), percentageOfActors: 50, percentageOfTime: 10 }, outOfHalf, { draw: 0.05 }, true],
   ] as const)("%s", (_name, gates, actor, options, expected) => {
     expect(check(gates as FlagGates | undefined, actor, options)).toBe(expected);
+  });
+});
+
+describe("evaluateGates for a user in a repository", () => {
+  const REPO = "github:repo:owner/name";
+  const repoInHalf = ACTORS.map((_a, i) => `github:repo:owner/repo${i}`).find((r) => inActorPercentage("f", r, 50))!;
+  const userOutOfHalfForRepo = ACTORS.find((a) => !inActorPercentage("f", a, 50))!;
+  function checkBoth(gates: FlagGates, user: string | undefined, repository: string | undefined, percentageKey: "user" | "repository" = "user"): boolean {
+    return evaluateGates(gates, { flagName: "f", actors: { user, repository }, percentageKey, defaultEnabled: false, groups: GROUPS, random: () => 0.99 });
+  }
+  it.each([
+    ["repository listed opens for any user in it", { ...NONE, actors: new Set([REPO]) }, "github:someone", REPO, "user", true],
+    ["repository listed does not open for another repository", { ...NONE, actors: new Set([REPO]) }, "github:someone", "github:repo:other/name", "user", false],
+    ["repository in a listed group", { ...NONE, groups: new Set(["staff"]) }, "github:someone", "gitlab:7", "user", true],
+    ["percentage keyed on the repository: repository inside", { ...NONE, percentageOfActors: 50 }, userOutOfHalfForRepo, repoInHalf, "repository", true],
+    ["percentage keyed on the user ignores the repository", { ...NONE, percentageOfActors: 50 }, userOutOfHalfForRepo, repoInHalf, "user", false],
+    ["percentage keyed on the repository without one", { ...NONE, percentageOfActors: 100 }, "github:someone", undefined, "repository", false],
+  ] as const)("%s", (_name, gates, user, repository, key, expected) => {
+    expect(checkBoth(gates as FlagGates, user, repository, key)).toBe(expected);
   });
 });
 

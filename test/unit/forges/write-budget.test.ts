@@ -1,10 +1,14 @@
 import { afterEach, describe, expect, it } from "@jest/globals";
 import { ForgeApiError, type ThreadRef } from "../../../src/sessions/forge-port.js";
-import { createWriteBudget, noteKind, writeScope, type ClosableWriteBudget, type WriteKind } from "../../../src/forges/write-budget.js";
+import { createWriteBudget, noteKind, type ClosableWriteBudget, type WriteKind, type WriteTarget } from "../../../src/forges/write-budget.js";
+import { createGitHubApp } from "../../../src/forges/github/app.js";
+import { createGitLabApp } from "../../../src/forges/gitlab/app.js";
+import { testPrivateKey } from "../../helpers/github-app.js";
 import { createLogger } from "../../../src/logging/logger.js";
 
-const thread: ThreadRef = { forge: "github", host: "github.com", repoId: "1", repoPath: "o/r", installationId: 7, kind: "issue", number: 1 };
-const other: ThreadRef = { ...thread, installationId: 8 };
+const thread: WriteTarget = { forge: "github", scope: "github-github.com-7" };
+const other: WriteTarget = { forge: "github", scope: "github-github.com-8" };
+const issue: ThreadRef = { forge: "github", host: "github.com", repoId: "1", repoPath: "o/r", installationId: 7, kind: "issue", number: 1 };
 let budget: ClosableWriteBudget | undefined;
 
 function make(perMinute: number): ClosableWriteBudget {
@@ -28,9 +32,17 @@ describe("write budget", () => {
     expect(noteKind("only people with write access…")).toBe("notice");
   });
 
-  it("keys budgets by installation and by GitLab host", () => {
-    expect(writeScope(thread)).not.toBe(writeScope(other));
-    expect(writeScope({ ...thread, forge: "gitlab", host: "gitlab.com", installationId: undefined })).toBe("gitlab-gitlab.com");
+  it("keys budgets by GitHub installation and by GitLab host (the scope each forge gives)", () => {
+    const log = createLogger("silent");
+    const github = createGitHubApp({
+      config: { appId: "1", privateKey: testPrivateKey(), webhookSecret: "s", baseUrl: "https://api.github.com", host: "github.com", allowedRoles: ["write"], requestTimeoutMs: 1000 },
+      log,
+    });
+    expect(github.writeScope(issue)).not.toBe(github.writeScope({ ...issue, installationId: 8 }));
+    expect(github.writeScope(issue)).toBe(github.writeScope({ ...issue, repoPath: "o/other", number: 2 }));
+    const gitlab = createGitLabApp({ config: { url: "https://gitlab.com", host: "gitlab.com", token: "t", webhookSecret: "s", minAccessLevel: 30 }, log });
+    const mr: ThreadRef = { forge: "gitlab", host: "gitlab.com", repoId: "5", repoPath: "g/p", kind: "change_request", number: 3 };
+    expect(gitlab.writeScope(mr)).toBe(gitlab.writeScope({ ...mr, repoId: "6", repoPath: "g/q" }));
   });
 
   it("lets started notes go before queued replies once the budget is spent", async () => {
@@ -87,6 +99,24 @@ describe("write budget", () => {
     expect(times.same).toBeGreaterThanOrEqual(1400);
     expect(times.other).toBeLessThan(1000);
   });
+
+  it("fails a rate-limited delete at once, and pauses deletes only: posts go on", async () => {
+    const b = make(1000);
+    let deletes = 0;
+    const t0 = Date.now();
+    const del = b.run(thread, "delete", async () => {
+      deletes++;
+      throw new ForgeApiError("rate limited", 429, { retryAfterMs: 2000 });
+    });
+    await expect(del).rejects.toMatchObject({ status: 429 });
+    expect(deletes).toBe(1);
+    await b.run(thread, "reply", async () => undefined);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // The next delete of the scope waits out the pause the forge asked for.
+    let later = 0;
+    await b.run(thread, "delete", async () => void (later = Date.now() - t0));
+    expect(later).toBeGreaterThanOrEqual(1900);
+  }, 10_000);
 
   it("does not retry other errors", async () => {
     const b = make(1000);

@@ -1,3 +1,4 @@
+import { githubProfile } from "../../../src/forges/github/profile.js";
 import { describe, expect, it } from "@jest/globals";
 import type { ForgeClient, ThreadRef } from "../../../src/sessions/forge-port.js";
 import type { LifecycleDeps, LifecycleMetrics, Logger } from "../../../src/sessions/ports.js";
@@ -56,7 +57,7 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
       hasEvent: async () => false,
     },
     queue: { enqueueDeliver: options.enqueue ?? (async (id: number, run: number) => void calls.push(`enqueueDeliver(${id},${run})`)) },
-    forges: { forgeFor: () => ({ name: "github", markdown: { changeRequestName: "pull request", mention: (l: string) => `@${l}` }, clientFor: async () => client }), handleFor: () => "forgebot" },
+    forges: { forgeFor: () => ({ name: "github", profile: githubProfile, clientFor: async () => client }), handleFor: () => "forgebot", profileFor: () => githubProfile },
     links: { sessionUrl: (id: number) => `http://forgebot.test/sessions/${id}` },
     metrics,
     log,

@@ -3,28 +3,34 @@ import { createServer, type Server } from "node:http";
 import nock from "nock";
 import type { GitLabConfig } from "../../../../src/config/index.js";
 import type { NormalizeResult } from "../../../../src/sessions/forge-port.js";
-import { createGitLabApp, type GitLabApp } from "../../../../src/forges/gitlab/app.js";
+import { createGitLabApp, type GitLabApp, type GitLabIdentity } from "../../../../src/forges/gitlab/app.js";
 import { createLogger } from "../../../../src/logging/logger.js";
-import type { AcceptOutcome } from "../../../../src/lifecycle/accept.js";
+import type { AcceptOutcome } from "../../../../src/sessions/forge-port.js";
+import { createWebhookHandler, type WebhookHandler } from "../../../../src/forges/webhook.js";
 import { gitlabPayload } from "../../../fixtures/gitlab/payloads.js";
 import { FAKE_GITLAB_TOKEN, FakeGitLab } from "../../../helpers/fake-gitlab.js";
 import { FAKE_GITLAB_URL, nockGitLab } from "../../../helpers/nock-gitlab.js";
 
 const SECRET = "a-webhook-secret";
-const config: GitLabConfig = { url: FAKE_GITLAB_URL, host: "gitlab.example.com", token: FAKE_GITLAB_TOKEN, webhookSecret: SECRET, minAccessLevel: 30, notesPerMinute: 60 };
+const config: GitLabConfig = { url: FAKE_GITLAB_URL, host: "gitlab.example.com", token: FAKE_GITLAB_TOKEN, webhookSecret: SECRET, minAccessLevel: 30 };
 
 let accepted: NormalizeResult[];
 let logLines: string[];
 let app: GitLabApp;
+let handle: WebhookHandler;
 let server: Server;
 let baseUrl: string;
 
 function build(overrides: Partial<GitLabConfig> = {}): GitLabApp {
   const log = createLogger("warn", { write: (line: string) => void logLines.push(line) });
-  return createGitLabApp({
-    config: { ...config, ...overrides },
-    log,
+  return createGitLabApp({ config: { ...config, ...overrides }, log });
+}
+
+/** The webhook pipeline over the GitLab app's part, knowing the bot as `identity`. */
+function webhook(identity: GitLabIdentity = { self: null, selfUsernames: ["forgebot"] }): WebhookHandler {
+  return createWebhookHandler(app.webhookSource(identity), {
     maxBodyBytes: 64 * 1024,
+    log: createLogger("silent"),
     accept: async (result): Promise<AcceptOutcome> => {
       accepted.push(result);
       return result.kind === "mention" ? "accepted" : result.reason;
@@ -41,7 +47,7 @@ const mentionBody = JSON.stringify(gitlabPayload("note-merge-request.docs-exampl
 const noteHeaders = { "x-gitlab-event": "Note Hook", "x-gitlab-token": SECRET, "idempotency-key": "idem-42" };
 
 beforeAll(async () => {
-  server = createServer((req, res) => void app.handleWebhook(req, res));
+  server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   baseUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
@@ -58,6 +64,7 @@ beforeEach(() => {
   accepted = [];
   logLines = [];
   app = build();
+  handle = webhook();
 });
 
 afterEach(() => nock.cleanAll());
@@ -123,7 +130,9 @@ describe("the token's user", () => {
   it("is read from GET /user and its notes are then skipped by id", async () => {
     const fake = new FakeGitLab();
     nockGitLab(fake);
-    expect(await app.fetchSelf()).toEqual({ id: String(fake.bot.id), username: "forgebot" });
+    const self = await app.fetchSelf();
+    expect(self).toEqual({ id: String(fake.bot.id), username: "forgebot" });
+    handle = webhook({ self, selfUsernames: ["forgebot"] });
     const ownNote = JSON.stringify(gitlabPayload("note-merge-request.docs-example", (p) => {
       p.object_attributes.note = "@forgebot hi";
       p.user = { ...p.user, id: fake.bot.id, username: "renamed-bot" };

@@ -14,14 +14,11 @@ const ISSUE: ThreadRef = { ...MR, kind: "issue", number: 17 };
 
 let fake: FakeGitLab;
 let delays: number[];
-let limited: number;
 
 function client(thread: ThreadRef = MR, transport: Partial<TransportOptions> = {}, minAccessLevel = 30): ForgeClient {
   const requesterFn = createGitLabRequesterFn({
-    notesPerMinute: 60,
     retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 60_000 },
     sleep: async (ms) => void delays.push(ms),
-    noteLimiter: async () => void (limited += 1),
     ...transport,
   });
   const api = createGitLabApi({ url: FAKE_GITLAB_URL, token: FAKE_GITLAB_TOKEN, requesterFn, queryTimeoutMs: 5000 });
@@ -38,7 +35,6 @@ beforeEach(() => {
   fake = new FakeGitLab();
   nockGitLab(fake);
   delays = [];
-  limited = 0;
 });
 
 afterAll(() => {
@@ -47,7 +43,7 @@ afterAll(() => {
 });
 
 describe("GitLab client: notes", () => {
-  it("posts into the note's discussion by iid, through the note limiter", async () => {
+  it("posts into the note's discussion by iid", async () => {
     const trigger = fake.seedNote({ id: 1244, projectId: 5, noteable: "merge_requests", iid: 1 });
     const thread = { ...MR, replyTo: { type: "discussion" as const, discussionId: trigger.discussionId } };
     const note = await client(thread).postNote(thread, "hello");
@@ -55,7 +51,6 @@ describe("GitLab client: notes", () => {
     expect(note).toEqual({ id: String(posted.id), type: "note" });
     expect(posted).toMatchObject({ discussionId: trigger.discussionId, iid: 1, body: "hello", type: "DiscussionNote", internal: false });
     expect(fake.writes().map((r) => `${r.method} ${r.path}`)).toEqual([`POST /projects/5/merge_requests/1/discussions/${trigger.discussionId}/notes`]);
-    expect(limited).toBe(1);
   });
 
   it("a reply in an internal discussion is internal; a top-level note asks for internal itself", async () => {
@@ -115,7 +110,6 @@ describe("GitLab client: notes", () => {
     const again = await client().deleteNote(MR, mrNote).catch((err: unknown) => err);
     expect(again).toBeInstanceOf(ForgeApiError);
     expect((again as ForgeApiError).status).toBe(404);
-    expect(limited).toBe(2); // deletes and lists never wait for the note budget
   });
 });
 
@@ -140,29 +134,28 @@ describe("GitLab client: permission", () => {
 });
 
 describe("GitLab transport: retries and limits", () => {
-  it("a 429 waits as long as Retry-After asks, then posts once", async () => {
+  it("a read refused with 429 waits as long as Retry-After asks, then reads once more", async () => {
     let refused = 0;
-    fake.interceptors.push((r) => (r.method === "POST" && refused++ === 0 ? [429, { message: "Too Many Requests" }, { "retry-after": "2" }] : undefined));
+    fake.interceptors.push((r) => (r.method === "GET" && refused++ === 0 ? [429, { message: "Too Many Requests" }, { "retry-after": "2" }] : undefined));
     const [limitedBefore, okBefore] = [await requestCount("rate_limited"), await requestCount("ok")];
-    await client().postNote(MR, "after the wait");
+    expect(await client().canUseBot({ id: "3", login: "u" })).toBe(true);
     expect(delays).toEqual([2000]);
-    expect(fake.botNotes()).toHaveLength(1);
     expect(await requestCount("rate_limited")).toBe(limitedBefore + 1);
     expect(await requestCount("ok")).toBe(okBefore + 1);
-    expect(limited).toBe(2); // each attempt takes a slot of the note budget
   });
 
-  it("gives up after maxAttempts with the 429 status, backing off when GitLab names no time", async () => {
+  it("a write refused with 429 is not retried here: the write budget gets GitLab's Retry-After", async () => {
+    fake.interceptors.push((r) => (r.method === "POST" ? [429, { message: "Too Many Requests" }, { "retry-after": "3" }] : undefined));
+    await expect(client().postNote(MR, "never")).rejects.toMatchObject({ name: "ForgeApiError", status: 429, retryAfterMs: 3000 });
+    expect(delays).toEqual([]);
+    expect(fake.requests.filter((r) => r.method === "POST")).toHaveLength(1);
+  });
+
+  it("gives a read up after maxAttempts with the 429 status, backing off when GitLab names no time", async () => {
     fake.interceptors.push(() => [429, { message: "Too Many Requests" }]);
-    await expect(client().postNote(MR, "never")).rejects.toMatchObject({ status: 429, retryAfterMs: undefined });
+    await expect(client().canUseBot({ id: "3", login: "u" })).rejects.toMatchObject({ status: 429, retryAfterMs: undefined });
     expect(delays).toEqual([100, 200]);
     expect(fake.requests).toHaveLength(3);
-  });
-
-  it("a 429 that outlasts the retries carries GitLab's Retry-After for the caller", async () => {
-    fake.interceptors.push(() => [429, { message: "Too Many Requests" }, { "retry-after": "3" }]);
-    await expect(client().postNote(MR, "never")).rejects.toMatchObject({ name: "ForgeApiError", status: 429, retryAfterMs: 3000 });
-    expect(delays).toEqual([3000, 3000]);
   });
 
   it("never repeats a POST after a 502 (the note may exist), but repeats a GET", async () => {
@@ -183,21 +176,12 @@ describe("GitLab transport: retries and limits", () => {
     expect(retryAfterMs(new Headers({}), now)).toBeNull();
   });
 
-  it("the real limiter holds note creations to the budget per window", async () => {
-    const c = client(MR, { noteLimiter: undefined, notesPerMinute: 2, windowSeconds: 1 });
-    await Promise.all([c.postNote(MR, "1"), c.postNote(MR, "2"), c.postNote(MR, "3")]);
-    const posts = fake.requests.filter((r) => r.method === "POST").map((r) => r.at).sort((a, b) => a - b);
-    expect(posts).toHaveLength(3);
-    // The third note had to wait for the window to roll over.
-    expect(posts[2]! - posts[0]!).toBeGreaterThanOrEqual(900);
-  });
-
   it("each attempt has its own deadline: a wait longer than it does not fail the next attempt", async () => {
     let refused = 0;
-    fake.interceptors.push((r) => (r.method === "POST" && refused++ === 0 ? [429, { message: "slow down" }, { "retry-after": "1" }] : undefined));
+    fake.interceptors.push((r) => (r.method === "GET" && refused++ === 0 ? [429, { message: "slow down" }, { "retry-after": "1" }] : undefined));
     const c = client(MR, { attemptTimeoutMs: 100, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 150))) });
-    await c.postNote(MR, "after a wait longer than the attempt deadline");
-    expect(fake.botNotes()).toHaveLength(1);
+    expect(await c.canUseBot({ id: "3", login: "u" })).toBe(true);
+    expect(refused).toBe(2);
   });
 
   it("an attempt GitLab never answers ends as a ForgeApiError without a status", async () => {
@@ -205,7 +189,7 @@ describe("GitLab transport: retries and limits", () => {
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const address = silent.address();
     try {
-      const requesterFn = createGitLabRequesterFn({ notesPerMinute: 60, attemptTimeoutMs: 100 });
+      const requesterFn = createGitLabRequesterFn({ attemptTimeoutMs: 100 });
       const api = createGitLabApi({ url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`, token: "t", requesterFn, queryTimeoutMs: null });
       const err = await createGitLabClient(api, MR, { minAccessLevel: 30, selfUserId: "1" }).deleteNote(MR, { id: "1", type: "note" }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ForgeApiError);

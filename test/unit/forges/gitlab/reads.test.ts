@@ -15,7 +15,7 @@ const HEAD_SHA = "562e173be03b8ff2efb05345d12df18815438a4b";
 let fake: FakeGitLab;
 
 function client(thread: ThreadRef): Required<ForgeClient> {
-  const requesterFn = createGitLabRequesterFn({ notesPerMinute: 60, sleep: async () => undefined, noteLimiter: async () => undefined });
+  const requesterFn = createGitLabRequesterFn({ sleep: async () => undefined });
   const api = createGitLabApi({ url: FAKE_GITLAB_URL, token: FAKE_GITLAB_TOKEN, requesterFn, queryTimeoutMs: 5000 });
   return createGitLabClient(api, thread, { minAccessLevel: 30, selfUserId: String(fake.bot.id) }) as Required<ForgeClient>;
 }
