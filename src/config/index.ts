@@ -68,10 +68,11 @@ export type Config = Readonly<{
     lockMs: number;
     stalledIntervalMs: number;
   };
-  /** Forge write budgets (see src/forges/write-budget.ts). */
+  /** Forge write budgets (see src/forges/write-budget.ts); `windowMs` is the length of their minute. */
   writeLimits: {
     github: { perMinute: number; perHour: number | null; deletesPerMinute: number };
     gitlab: { perMinute: number; perHour: number | null; deletesPerMinute: number };
+    windowMs: number;
   };
   heartbeatTimeoutMs: number;
   reaperIntervalMs: number;
@@ -180,6 +181,7 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
     writeLimits: {
       github: { perMinute: env.GITHUB_WRITES_PER_MINUTE, perHour: env.GITHUB_WRITES_PER_HOUR, deletesPerMinute: env.GITHUB_DELETES_PER_MINUTE },
       gitlab: { perMinute: env.GITLAB_NOTES_PER_MINUTE, perHour: null, deletesPerMinute: env.GITLAB_DELETES_PER_MINUTE },
+      windowMs: env.WRITE_BUDGET_WINDOW_MS,
     },
     heartbeatTimeoutMs: env.HEARTBEAT_TIMEOUT_MINUTES * 60_000,
     reaperIntervalMs: env.REAPER_INTERVAL_MS,

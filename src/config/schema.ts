@@ -94,6 +94,11 @@ export const envSchema = z.object({
   GITHUB_WRITES_PER_HOUR: intInRange(1, 1_000_000, 500),
   /** Deletes create no content: they only spend REST points (900 a minute, 5 a write). */
   GITHUB_DELETES_PER_MINUTE: intInRange(1, 100_000, 120),
+  /**
+   * The length of the write budgets' "minute" (the hourly window is 60 of them). Only tests and
+   * benchmarks shorten it, to see a window roll over in seconds.
+   */
+  WRITE_BUDGET_WINDOW_MS: intInRange(1000, 60_000, 60_000),
   GITLAB_DELETES_PER_MINUTE: intInRange(1, 100_000, 300),
   SESSION_CONCURRENCY: intInRange(1, 1000, 10),
   LIFECYCLE_CONCURRENCY: intInRange(1, 1000, 20),

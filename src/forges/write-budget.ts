@@ -54,7 +54,7 @@ function retryAfterMs(err: unknown): number | null {
 }
 
 export type WriteBudgetOptions = {
-  limits: Record<ForgeName, ForgeLimits>;
+  limits: Record<ForgeName, ForgeLimits> & { windowMs?: number };
   /** With Redis, every process shares each scope's budget and pauses. */
   redisUrl?: string | null;
   /** Namespaces the Redis keys (the queue prefix). */
@@ -77,6 +77,7 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
   const shared = (id: string): Bottleneck.ConstructorOptions =>
     connection ? { id: `${options.prefix}-${id}`, datastore: "ioredis", connection, clearDatastore: false, timeout: 3_600_000 } : {};
 
+  const minuteMs = options.limits.windowMs ?? 60_000;
   const groups = new Map<string, Bottleneck.Group>();
   /** Limiters whose Redis state was lost; they are stopped and replaced. */
   const lost = new WeakSet<Bottleneck>();
@@ -107,9 +108,9 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
    */
   function limiter(forge: ForgeName, scope: string, kind: WriteKind): Bottleneck {
     const limits = options.limits[forge];
-    if (kind === "delete") return group(`${forge}-deletes`, bucket(limits.deletesPerMinute, 60_000)).key(scope);
-    const perMinute = group(`${forge}-minute`, bucket(limits.perMinute, 60_000)).key(scope);
-    if (limits.perHour) perMinute.chain(group(`${forge}-hour`, bucket(limits.perHour, 3_600_000)).key(scope));
+    if (kind === "delete") return group(`${forge}-deletes`, bucket(limits.deletesPerMinute, minuteMs)).key(scope);
+    const perMinute = group(`${forge}-minute`, bucket(limits.perMinute, minuteMs)).key(scope);
+    if (limits.perHour) perMinute.chain(group(`${forge}-hour`, bucket(limits.perHour, 60 * minuteMs)).key(scope));
     return perMinute;
   }
 
