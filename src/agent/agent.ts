@@ -1,4 +1,5 @@
 import type { ModelMessage } from "ai";
+import type { Config } from "../config/index.js";
 import { FlowError, RunInterruptedError } from "../sessions/errors.js";
 import type { FlowContext, FlowOutcome } from "../sessions/flow.js";
 import type { SessionStore } from "../sessions/ports.js";
@@ -15,18 +16,8 @@ import { createAgentTools, type ToolLimits } from "./tools.js";
 import { stripMarkers } from "../sessions/notes.js";
 import { fence, sanitizeProse } from "./untrusted.js";
 
-export type AgentLimits = {
-  maxSteps: number;
-  /** Input plus output tokens over the whole session. */
-  maxTokens: number;
-  /** Wall-clock time the session may spend running (summed over its runs). */
-  timeoutMs: number;
-  modelTimeoutMs: number;
-  modelRetries: number;
-  /** Token budget for earlier sessions' messages (thread memory). */
-  memoryTokens: number;
-  tools?: ToolLimits;
-};
+/** The per-session limits of config (AGENT_*), and the tools' own bounds. */
+export type AgentLimits = Config["agent"] & { tools?: ToolLimits };
 
 export type AgentDeps = {
   router: ModelRouter;

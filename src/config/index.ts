@@ -55,10 +55,13 @@ export type Config = Readonly<{
   /** Per-session agent limits and model-call settings. */
   agent: {
     maxSteps: number;
+    /** Input plus output tokens over the whole session. */
     maxTokens: number;
+    /** Wall-clock time the session may spend running (summed over its runs). */
     timeoutMs: number;
     modelTimeoutMs: number;
     modelRetries: number;
+    /** Token budget for earlier sessions' messages (thread memory). */
     memoryTokens: number;
   };
   queue: {

@@ -112,7 +112,7 @@ export async function retrySession(
     triggerKey: trigger.triggerKey,
     triggerCommentId: trigger.triggerCommentId,
     actor: trigger.actor,
-    command: parent.command,
+    command: "retry",
     prompt: parent.prompt,
     flow: parent.flow,
     parentSessionId: parent.id,

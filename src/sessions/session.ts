@@ -48,8 +48,10 @@ export type Session = {
   triggerKey: string | null;
   triggerCommentId: string | null;
   actor: Actor;
+  /** What the trigger asked for: `chat` (free text), `help`, `retry` (a retry's child), … */
   command: Command;
   prompt: string;
+  /** What runs: the flow's name (`chat`, `help`, …); a retry runs its parent's flow again. */
   flow: string;
   status: SessionStatus;
   runSeq: number;
@@ -69,16 +71,8 @@ export type Session = {
   finishedAt: Date | null;
 };
 
-export type NewSession = {
+export type NewSession = Pick<Session, "triggerKey" | "triggerCommentId" | "actor" | "command" | "prompt" | "flow" | "parentSessionId" | "origin"> & {
   thread: ThreadRef;
-  triggerKey: string | null;
-  triggerCommentId: string | null;
-  actor: Actor;
-  command: Command;
-  prompt: string;
-  flow: string;
-  parentSessionId: number | null;
-  origin: SessionOrigin;
   title: string;
   threadUrl: string | undefined;
   triggerCreatedAt: string;

@@ -29,13 +29,9 @@ function str(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 
-export function clip(text: string): string {
-  return truncate(text, MAX_CHARS);
-}
-
 export function toJson(value: unknown): string {
-  if (typeof value === "string") return clip(value);
-  return clip(JSON.stringify(value, null, 2) ?? String(value));
+  if (typeof value === "string") return truncate(value, MAX_CHARS);
+  return truncate(JSON.stringify(value, null, 2) ?? String(value), MAX_CHARS);
 }
 
 /** AI SDK tool outputs are `{ type: "text" | "json" | "error-text" | "error-json" | "content", value }`. */
@@ -52,8 +48,8 @@ class StepParts {
 
   text(role: string, text: string): void {
     if (text.trim() === "") return;
-    if (role === "assistant") this.parts.push({ type: "text", html: renderMarkdown(clip(text)) });
-    else this.parts.push({ type: "message", label: role === "reasoning" ? "Reasoning" : `${role} message`, text: clip(text) });
+    if (role === "assistant") this.parts.push({ type: "text", html: renderMarkdown(truncate(text, MAX_CHARS)) });
+    else this.parts.push({ type: "message", label: role === "reasoning" ? "Reasoning" : `${role} message`, text: truncate(text, MAX_CHARS) });
   }
 
   call(id: string | null, name: string, input: unknown): void {

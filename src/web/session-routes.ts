@@ -1,6 +1,3 @@
-import type { Logger } from "../logging/logger.js";
-import type { ForgeName, ForgeProfile } from "../sessions/forge-port.js";
-import type { LifecycleDeps } from "../sessions/ports.js";
 import type { Db } from "../storage/pool.js";
 import { createSessionViews } from "../storage/session-views.js";
 import type { SessionWebContext } from "./context.js";
@@ -12,15 +9,8 @@ import { handleSessionPage } from "./session-page.js";
 import type { Router } from "./router.js";
 import { serveStatic } from "./static.js";
 
-export type SessionWebOptions = {
+export type SessionWebOptions = Omit<SessionWebContext, "views"> & {
   db: Db;
-  lifecycle: LifecycleDeps;
-  linkSecret: string;
-  publicUrl: string;
-  adminToken: string | null;
-  /** The forges' words, for thread labels and forge names. */
-  profileFor(name: ForgeName): ForgeProfile;
-  log: Logger;
   streams?: Partial<StreamSettings>;
 };
 
@@ -33,16 +23,9 @@ export type SessionWeb = {
 
 /** Everything under `/sessions`, `/api/sessions` and `/static`, built from the composition root. */
 export function createSessionWeb(options: SessionWebOptions): SessionWeb {
-  const ctx: SessionWebContext = {
-    views: createSessionViews(options.db),
-    lifecycle: options.lifecycle,
-    linkSecret: options.linkSecret,
-    publicUrl: options.publicUrl,
-    adminToken: options.adminToken,
-    profileFor: options.profileFor,
-    log: options.log,
-  };
-  const streams = createSessionStreams(ctx, { ...DEFAULT_STREAM_SETTINGS, ...options.streams });
+  const { db, streams: streamSettings, ...rest } = options;
+  const ctx: SessionWebContext = { views: createSessionViews(db), ...rest };
+  const streams = createSessionStreams(ctx, { ...DEFAULT_STREAM_SETTINGS, ...streamSettings });
   return {
     addRoutes(router) {
       return router

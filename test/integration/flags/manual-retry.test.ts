@@ -111,4 +111,20 @@ describe("manual_retry flag", () => {
     expect(retries[1]).toMatchObject({ origin: "retry_command", actor_login: "Codertocat", parent_session_id: byHubot!.id });
     await waitFor("codertocat's retry reply", () => h.fake.live().find((c) => c.body.includes(`forgebot:reply session=${retries[1]!.id} `)));
   });
+
+  it("a repository gate opens retry for everyone in that repository, and only there", async () => {
+    await store.deleteFlag("manual_retry");
+    await store.setBoolean("manual_retry", false);
+    await store.addValues("manual_retry", "actors", ["github:repo:Codertocat/Hello-World"]);
+    await waitFor("the bot sees the repository gate", async () => !(await h.bot.bot.flags.isEnabled("manual_retry", { user: "github:someone" })), 5000);
+    const policy = h.bot.bot.deps.retryPolicy;
+    expect(await policy.retryAllowed({ login: "mona", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(true);
+    expect(await policy.retryAllowed({ login: "mona", forge: "github", repoPath: "Codertocat/Other" })).toBe(false);
+    // A user listed nowhere retries in the gated repository.
+    await settled();
+    const before = (await retrySessions()).length;
+    await processed(await comment(6_000_005, "@forgebot retry", "mona"));
+    const after = await waitFor("mona's retry", async () => ((await retrySessions()).length === before + 1 ? retrySessions() : null));
+    expect(after.at(-1)).toMatchObject({ origin: "retry_command", actor_login: "mona" });
+  });
 });
