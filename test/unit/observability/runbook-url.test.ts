@@ -8,10 +8,10 @@ import { parse, stringify } from "yaml";
 import { alertRules, PROM } from "./deploy-files.js";
 
 /**
- * runbook_url comes from the external label `runbook_base_url`. promtool here cannot set external
- * labels in unit tests (it checks the placeholder form), so this starts a real Prometheus with
- * the external labels of deploy/prometheus/prometheus.yml and every forgebot alert rule made to
- * fire at once, and reads the expanded annotations from its API.
+ * runbook_url comes from the external label `runbook_base_url`. Debian's promtool 2.42 has no
+ * `external_labels` in unit tests (they check the placeholder form), so this starts a real
+ * Prometheus with the external labels of deploy/prometheus/prometheus.yml and every forgebot
+ * alert rule made to fire at once, and reads the expanded annotations from its API.
  */
 
 type ApiAlert = { labels: Record<string, string>; annotations: Record<string, string>; state: string };

@@ -1,7 +1,8 @@
 import { execFile, spawnSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "@jest/globals";
-import { alertNames, alertRules, PROM, promtoolFiles, recorded, ROOT, RULE_FILES, ruleFiles, TEST_FILES, type PromtoolCase } from "./deploy-files.js";
+import { alertNames, alertRules, PROM, promtoolFiles, recorded, ROOT, RULE_FILES, ruleFiles, rules, TEST_FILES, type PromtoolCase } from "./deploy-files.js";
+import { exportedSeries, unknownReads } from "./promql.js";
 
 /**
  * The SLO rules and their promtool unit tests: promtool accepts and passes them; every SLO has
@@ -115,6 +116,11 @@ describe("Prometheus rules", () => {
     }
     const names = [...ruleFiles.values()].flatMap((f) => f.groups.flatMap((g) => g.rules.flatMap((r) => (r.record ? [r.record] : []))));
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it("read only series forgebot exports or other rules record, by labels and outcomes they have", async () => {
+    const exported = await exportedSeries();
+    expect(rules.flatMap((r) => unknownReads(r.expr, exported, recorded).map((p) => `${r.record ?? r.alert}: ${p}`))).toEqual([]);
   });
 
   it("count only the outcomes each SLO counts: refused and conflicting publishes are outside the publish ratio", () => {
