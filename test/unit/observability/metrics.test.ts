@@ -3,12 +3,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import { bindScrapeSources, forgeRequestErrorOutcome, forgeRequestOutcome, lifecycleMetrics, registry, type ScrapeSources } from "../../../src/metrics/index.js";
-import { checkReady } from "../../../src/web/ops-routes.js";
+import { checkReady } from "../../../src/metrics/ops-routes.js";
 import { parseMetrics, value, type Samples } from "../../integration/observability/scrape.js";
 
 const METRICS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../src/metrics");
-/** The label names DESIGN.md allows: bounded sets, never ids. */
-const BOUNDED_LABELS = new Set(["forge", "event", "outcome", "op", "status", "phase", "provider", "kind", "action", "queue", "state", "source", "flow", "step", "reason", "origin"]);
+/** The label names DESIGN.md allows: bounded sets, never ids (flow, step, origin, reason: the review, change and sign-in flows). */
+const BOUNDED_LABELS = new Set(["forge", "event", "outcome", "op", "status", "phase", "provider", "kind", "action", "queue", "state", "source", "flow", "step", "origin", "reason"]);
 
 let unbind: (() => void) | null = null;
 afterEach(() => {
@@ -37,7 +37,8 @@ describe("metric definitions", () => {
     for (const m of metrics) {
       if (!m.name.startsWith("forgebot_")) problems.push(`${m.name}: no forgebot_ prefix`);
       if (String(m.type) === "counter" && !m.name.endsWith("_total")) problems.push(`${m.name}: counter without _total`);
-      if (String(m.type) === "histogram" && !/_(seconds|bytes)$/.test(m.name)) problems.push(`${m.name}: histogram of neither _seconds nor _bytes`);
+      // Histograms measure a duration or a size, in Prometheus base units.
+      if (String(m.type) === "histogram" && !/_(seconds|bytes)$/.test(m.name)) problems.push(`${m.name}: histogram not in _seconds or _bytes`);
       for (const label of (registry.getSingleMetric(m.name) as unknown as { labelNames: string[] }).labelNames) {
         if (!BOUNDED_LABELS.has(label)) problems.push(`${m.name}: label ${label}`);
       }
@@ -48,7 +49,11 @@ describe("metric definitions", () => {
   it("export the SLO series at 0 before the first error, so rate() sees it", async () => {
     const samples = await scrapeRegistry();
     for (const outcome of ["ok", "error"]) expect(samples.has(`forgebot_checkpoint_operations_total{op="write",outcome="${outcome}"}`)).toBe(true);
-    for (const forge of ["github", "gitlab"]) expect(samples.has(`forgebot_deliveries_total{forge="${forge}",outcome="failed"}`)).toBe(true);
+    for (const forge of ["github", "gitlab"]) {
+      expect(samples.has(`forgebot_deliveries_total{forge="${forge}",outcome="failed"}`)).toBe(true);
+      for (const outcome of ["posted", "found_existing", "failed"]) expect(samples.has(`forgebot_reviews_total{forge="${forge}",outcome="${outcome}"}`)).toBe(true);
+      for (const outcome of ["published", "failed"]) expect(samples.has(`forgebot_publishes_total{forge="${forge}",outcome="${outcome}"}`)).toBe(true);
+    }
   });
 
   it("count tracked errors by phase and reaper actions through the lifecycle port", async () => {
