@@ -79,7 +79,7 @@ export type Config = Readonly<{
   };
   heartbeatTimeoutMs: number;
   reaperIntervalMs: number;
-  /** Reconciler (src/queue/reconciler.ts): pass interval and the age a row must reach. */
+  /** Reconciler (src/lifecycle/reconciler.ts): pass interval and the age a row must reach. */
   reconcile: { intervalMs: number; graceMs: number };
   maxWebhookBytes: number;
   /** Feature flags: unset paths mean config/feature_flags/ and config/feature_groups.yml. */

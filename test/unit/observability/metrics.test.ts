@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import { bindScrapeSources, forgeRequestErrorOutcome, forgeRequestOutcome, lifecycleMetrics, registry, type ScrapeSources } from "../../../src/metrics/index.js";
-import { checkReady } from "../../../src/metrics/ops-routes.js";
+import { checkReady } from "../../../src/web/ops-routes.js";
 import { parseMetrics, value, type Samples } from "../../integration/observability/scrape.js";
 
 const METRICS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../src/metrics");
