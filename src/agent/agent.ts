@@ -1,7 +1,7 @@
-import type { ModelMessage } from "ai";
+import type { ModelMessage, ToolSet } from "ai";
 import type { Config } from "../config/index.js";
 import { FlowError, RunInterruptedError } from "../sessions/errors.js";
-import type { FlowContext, FlowOutcome } from "../sessions/flow.js";
+import type { FlowContext } from "../sessions/flow.js";
 import type { SessionStore } from "../sessions/ports.js";
 import type { Session, SessionUsage } from "../sessions/session.js";
 import { chainOf, CheckpointConflictError, CheckpointUnavailableError, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
@@ -10,11 +10,10 @@ import { callModelStep, type AgentMetrics } from "./model-call.js";
 import type { ModelRouter, RoutedModel } from "./models/router.js";
 import type { ModelMetadata } from "./models/spec.js";
 import { addUsage, NO_USAGE, stepUsage, type StepUsage } from "./models/usage.js";
-import { answerMessage, requestMessage, systemPrompt } from "./prompts/index.js";
-import { applyCheckpoint, ASK_USER_TOOL, rebuildState, type AgentState } from "./state.js";
-import { createAgentTools, type ToolLimits } from "./tools.js";
-import { stripMarkers } from "../sessions/notes.js";
-import { fence, sanitizeProse } from "./untrusted.js";
+import { answerMessage } from "./prompts/index.js";
+import { applyCheckpoint, rebuildState, type AgentState } from "./state.js";
+import type { ToolLimits } from "./tools.js";
+import { sanitizeProse } from "./untrusted.js";
 
 /** The per-session limits of config (AGENT_*), and the tools' own bounds. */
 export type AgentLimits = Config["agent"] & { tools?: ToolLimits };
@@ -53,24 +52,47 @@ async function stickyModel(deps: AgentDeps, session: Session, state: AgentState)
   return earlier.find((s) => s.selectedModelMetadata)?.selectedModelMetadata ?? null;
 }
 
+/** What one flow asks of the agent: its prompts and its tools. */
+export type AgentTask = {
+  /** The system prompt; stable across a conversation, so providers' prompt caches hit. */
+  system: string;
+  /** The session's first user message, recorded once (with thread memory) in the start checkpoint. */
+  request: string;
+  /**
+   * The tools of this run. A tool without `execute` ends the step loop (`ask_user`, a flow's
+   * submit tool): the run returns the call, and the flow acts on it.
+   */
+  tools: ToolSet;
+};
+
+/** How a run of the agent ended, with the session's running usage. */
+export type AgentEnd = { usage: SessionUsage } & (
+  /** `ask_user`: the session waits for the person's answer. */
+  | { kind: "question"; question: string }
+  /** The model answered without calling a tool. */
+  | { kind: "answer"; text: string }
+  /** The model called another tool without `execute`. */
+  | { kind: "call"; toolName: string; input: unknown }
+);
+
 /**
- * Runs a chat session as a checkpointed agent loop: rebuilds its state from the checkpoint
- * chain, records the request (with thread memory) or the user's answer if not yet recorded,
- * then calls the model step by step, writing a checkpoint after each. Safe to call again for
- * the same session: recorded steps are replayed, never re-run. A checkpoint store out of reach,
- * or another worker extending the chain first, interrupts the run without ending the session:
- * the job is retried (or left to its owner) and continues from the last checkpoint.
+ * Runs a session as a checkpointed agent loop: rebuilds its state from the checkpoint chain,
+ * records the request (with thread memory) or the user's answer if not yet recorded, then calls
+ * the model step by step, writing a checkpoint after each. Safe to call again for the same
+ * session: recorded steps are replayed, never re-run. A checkpoint store out of reach, or
+ * another worker extending the chain first, interrupts the run without ending the session: the
+ * job is retried (or left to its owner) and continues from the last checkpoint.
  */
-export async function runAgent(deps: AgentDeps, session: Session, context: FlowContext): Promise<FlowOutcome> {
+export async function runAgent(deps: AgentDeps, session: Session, context: FlowContext, task: AgentTask): Promise<AgentEnd> {
   try {
-    return await runCheckpointed(deps, session, context);
+    return await runCheckpointed(deps, session, context, task);
   } catch (err: unknown) {
     if (err instanceof CheckpointConflictError || err instanceof CheckpointUnavailableError) throw new RunInterruptedError(err.message, { cause: err });
     throw err;
   }
 }
 
-async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowContext): Promise<FlowOutcome> {
+async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowContext, task: AgentTask): Promise<AgentEnd> {
   const now = deps.now ?? Date.now;
   const { limits } = deps;
   const run = session.runSeq;
@@ -103,22 +125,11 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     state = applyCheckpoint(state, { ...checkpoint, createdAt: new Date() });
   }
 
-  const { profile } = context;
-  const threadName = session.threadKind === "issue" ? "issue" : profile.changeRequestName;
   let memory: ModelMessage[];
   if (!state.started) {
     const collected = await collectMemory(deps.checkpoints, session, limits.memoryTokens);
     memory = collected.messages;
-    const text = requestMessage({
-      actor: session.actor.login,
-      prompt: sanitizeProse(session.prompt),
-      forgeName: profile.displayName,
-      threadName,
-      reference: profile.threadReference(session.threadKind, session.threadNumber),
-      repoPath: session.repoPath,
-      fencedTitle: fence(sanitizeProse(session.callbackContext.title), { kind: "title" }),
-    });
-    await write({ kind: "start", run, messages: [{ role: "user", content: text }], history: collected.refs });
+    await write({ kind: "start", run, messages: [{ role: "user", content: task.request }], history: collected.refs });
   } else {
     memory = await loadMemory(deps.checkpoints, state.history, limits.memoryTokens);
   }
@@ -126,19 +137,20 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
   const input = session.callbackContext.inputs?.find((i) => i.run === run);
   if (input && !state.inputRuns.includes(run)) {
     const text = answerMessage(input.actor.login, sanitizeProse(input.text));
-    const messages: ModelMessage[] = state.pendingQuestion
-      ? [{ role: "tool", content: [{ type: "tool-result", toolCallId: state.pendingQuestion.toolCallId, toolName: ASK_USER_TOOL, output: { type: "text", value: text } }] }]
+    // The answer closes the call the last run ended on (a question, a plan awaiting approval).
+    const open = state.pendingCall;
+    const messages: ModelMessage[] = open
+      ? [{ role: "tool", content: [{ type: "tool-result", toolCallId: open.toolCallId, toolName: open.toolName, output: { type: "text", value: text } }] }]
       : [{ role: "user", content: text }];
     await write({ kind: "input", run, messages });
   }
 
-  const outcome = (): FlowOutcome | null => {
+  const outcome = (): AgentEnd | null => {
     const usage = toSessionUsage(state.totals, state.steps);
-    if (state.pendingQuestion) return { kind: "input_required", question: stripMarkers(state.pendingQuestion.question).trim() || "Could you tell me more?", usage };
+    if (state.pendingQuestion) return { kind: "question", question: state.pendingQuestion.question, usage };
+    if (state.pendingCall) return { kind: "call", toolName: state.pendingCall.toolName, input: state.pendingCall.input, usage };
     if (!state.final) return null;
-    const markdown = stripMarkers(state.final.text).trim();
-    if (!markdown) throw new FlowError("no_response", "the model's last step had no text and no tool calls");
-    return { kind: "finished", markdown, usage };
+    return { kind: "answer", text: state.final.text, usage };
   };
   const recorded = outcome();
   if (recorded) return recorded;
@@ -148,14 +160,7 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
   const wallClock = new AbortController();
   const timer = setTimeout(() => wallClock.abort(new FlowError("timeout", "session wall-clock limit reached")), remaining);
   const signal = AbortSignal.any([context.signal, wallClock.signal]);
-  const tools = createAgentTools({
-    forge: context.forge,
-    thread: session.callbackContext.thread,
-    triggerCreatedAt: session.callbackContext.triggerCreatedAt,
-    triggerCommentId: session.triggerCommentId,
-    ...(limits.tools ? { limits: limits.tools } : {}),
-  });
-  const system = systemPrompt({ handle: context.handle, forgeName: profile.displayName, changeRequestName: profile.changeRequestName });
+  const { system, tools } = task;
 
   let stepStart = now();
   async function interrupted(reason: string): Promise<void> {

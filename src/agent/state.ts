@@ -17,6 +17,11 @@ export type AgentState = {
   totals: StepUsage;
   /** The agent asked the user something and no answer is recorded yet. */
   pendingQuestion: { toolCallId: string; question: string } | null;
+  /**
+   * The last step called a tool that has no `execute` (ask_user, a flow's submit tool): the step
+   * loop ends there, and the flow acts on the call. Null once a later checkpoint answers it.
+   */
+  pendingCall: PendingCall | null;
   /** Runs whose user input is already recorded. */
   inputRuns: number[];
   /** The last step answered without calling tools: the session's result. */
@@ -32,12 +37,26 @@ export const EMPTY_STATE: AgentState = {
   steps: 0,
   totals: NO_USAGE,
   pendingQuestion: null,
+  pendingCall: null,
   inputRuns: [],
   final: null,
   lastModel: null,
 };
 
 type ToolCallPart = { type: "tool-call"; toolCallId: string; toolName: string; input: unknown };
+
+/** A tool call the step ended on, without a result: the flow's to answer. */
+export type PendingCall = { toolCallId: string; toolName: string; input: unknown };
+
+/** The ids of tool calls the messages hold results for. */
+function resultIds(messages: readonly ModelMessage[]): Set<string> {
+  const ids = new Set<string>();
+  for (const m of messages) {
+    if (m.role !== "tool") continue;
+    for (const part of m.content) if (part.type === "tool-result") ids.add(part.toolCallId);
+  }
+  return ids;
+}
 
 /** The tool calls in a list of messages (assistant content parts). */
 export function toolCallsIn(messages: readonly ModelMessage[]): ToolCallPart[] {
@@ -82,6 +101,7 @@ export function applyCheckpoint(state: AgentState, checkpoint: Checkpoint): Agen
         ...next,
         messages: [...state.messages, ...delta.messages],
         pendingQuestion: null,
+        pendingCall: null,
         final: null,
         inputRuns: [...state.inputRuns, delta.run],
       };
@@ -90,11 +110,14 @@ export function applyCheckpoint(state: AgentState, checkpoint: Checkpoint): Agen
     case "step": {
       const calls = toolCallsIn(delta.messages);
       const ask = calls.find((c) => c.toolName === ASK_USER_TOOL);
+      const answered = resultIds(delta.messages);
+      const open = calls.find((c) => !answered.has(c.toolCallId));
       return {
         ...next,
         steps: state.steps + 1,
         messages: [...state.messages, ...delta.messages],
         pendingQuestion: ask ? { toolCallId: ask.toolCallId, question: questionOf(ask) } : null,
+        pendingCall: open ? { toolCallId: open.toolCallId, toolName: open.toolName, input: open.input } : null,
         final: calls.length === 0 ? { text: assistantText(delta.messages) } : null,
       };
     }

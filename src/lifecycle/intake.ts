@@ -1,5 +1,5 @@
 import type { ForgeClient, MentionEvent } from "../sessions/forge-port.js";
-import { parseCommand } from "../sessions/command.js";
+import { parseCommand, type Command } from "../sessions/command.js";
 import { parseMention } from "../sessions/mention.js";
 import { noticeMarker, permissionNote } from "../sessions/notes.js";
 import type { LifecycleDeps, StoredMention } from "../sessions/ports.js";
@@ -10,6 +10,9 @@ import { ensureNote } from "./notes.js";
 import { commandTrigger, retrySession } from "./retry.js";
 import { startSession } from "./start.js";
 import { stopFromMention } from "./stop.js";
+
+/** The flow a new session of a command runs, where its name differs from the command's. */
+const FLOW_OF: Partial<Record<Command, string>> = {};
 
 /** Longest request a session keeps (characters); longer ones are cut and say so. */
 export const MAX_PROMPT_CHARS = 20_000;
@@ -117,6 +120,10 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   if (parsed.command === "retry" && !(await deps.retryPolicy.retryAllowed({ forge: mention.forge, login: mention.actor.login, repoPath: mention.thread.repoPath }))) {
     parsed = { command: "chat", prompt: parsed.prompt };
   }
+  // Commands whose flows this installation does not run are free text for the chat flow.
+  if (!deps.flows.has(FLOW_OF[parsed.command] ?? parsed.command) && parsed.command !== "stop" && parsed.command !== "retry") {
+    parsed = { command: "chat", prompt: request.trim() };
+  }
 
   if (parsed.command === "stop") {
     const stoppedId = await stopFromMention(deps, stored, client);
@@ -142,7 +149,7 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   const input = newSessionFrom(mention, {
     command: parsed.command,
     prompt: truncatePrompt(parsed.prompt),
-    flow: parsed.command,
+    flow: FLOW_OF[parsed.command] ?? parsed.command,
     parentSessionId: null,
     origin: "mention",
   });

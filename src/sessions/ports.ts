@@ -108,7 +108,11 @@ export type ReaperAction = "session_timed_out" | "delivery_retried";
 
 export type Links = { sessionUrl(sessionId: number): string };
 
-export type FlowRegistry = { flowFor(name: string): Flow };
+export type FlowRegistry = {
+  /** Throws FlowError for a flow that is not registered. */
+  flowFor(name: string): Flow;
+  has(name: string): boolean;
+};
 
 /** Who a feature-flag check is about: the user acting, in the repository they act in. */
 export type FlagSubject = { forge: ForgeName; login: string; repoPath: string };

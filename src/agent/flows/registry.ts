@@ -19,5 +19,6 @@ export function createFlowRegistry(flows: readonly Flow[]): FlowRegistry {
       if (!flow) throw new FlowError("internal", `unknown flow ${name}`);
       return flow;
     },
+    has: (name) => byName.has(name),
   };
 }

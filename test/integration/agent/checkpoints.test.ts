@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import { runAgent } from "../../../src/agent/agent.js";
+import { createChatFlow } from "../../../src/agent/flows/chat.js";
 import { chainOf, CheckpointConflictError, CheckpointUnavailableError } from "../../../src/agent/checkpoints.js";
 import { rebuildState } from "../../../src/agent/state.js";
 import { checkpointOperations } from "../../../src/metrics/index.js";
@@ -41,7 +41,7 @@ describe("checkpoints", () => {
     const session = await newSession(database.db, threadRef(++thread));
     const writesBefore = await counter("write", "ok");
 
-    expect(await runAgent(deps, session, flowContext(memoryForge(files)))).toMatchObject({ kind: "finished", markdown: "Read all fifty.", usage: { steps: 50 } });
+    expect(await createChatFlow(deps).run(session, flowContext(memoryForge(files)))).toMatchObject({ kind: "finished", markdown: "Read all fifty.", usage: { steps: 50 } });
     expect(model.requests).toHaveLength(50);
 
     const { rows } = await database.db.query<{ seq: number; kind: string; bytes: number }>(
@@ -70,14 +70,14 @@ describe("checkpoints", () => {
     const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)]);
     const session = await newSession(database.db, threadRef(++thread));
     const shutdown = new AbortController();
-    const first = runAgent(deps, session, flowContext(memoryForge(), shutdown.signal));
+    const first = createChatFlow(deps).run(session, flowContext(memoryForge(), shutdown.signal));
     await new Promise<void>((resolve) => (model.onRequest = (r) => r.toolResults + 1 === 3 && resolve()));
     shutdown.abort(new RunInterruptedError("worker shutting down"));
     await expect(first).rejects.toBeInstanceOf(RunInterruptedError);
     model.onRequest = undefined;
 
     hangAt = 0;
-    expect(await runAgent(deps, session, flowContext())).toMatchObject({ kind: "finished", markdown: "done" });
+    expect(await createChatFlow(deps).run(session, flowContext())).toMatchObject({ kind: "finished", markdown: "done" });
     expect([1, 2, 3, 4, 5].map((step) => model.forStep(step).length)).toEqual([1, 1, 2, 1, 1]);
     const { rows } = await database.db.query("SELECT kind, delta->>'reason' AS reason FROM checkpoints WHERE session_id = $1 ORDER BY seq", [session.id]);
     expect(rows.map((r) => r.kind)).toEqual(["start", "step", "step", "interrupted", "step", "step", "step"]);
@@ -88,7 +88,7 @@ describe("checkpoints", () => {
     model.script = () => ({ kind: "hang" });
     const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)], { limits: { ...LIMITS, timeoutMs: 300 } });
     const session = await newSession(database.db, threadRef(++thread));
-    const error = await runAgent(deps, session, flowContext()).catch((err: unknown) => err);
+    const error = await createChatFlow(deps).run(session, flowContext()).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(FlowError);
     expect((error as FlowError).reason).toBe("timeout");
     const { rows } = await database.db.query("SELECT kind, delta->>'reason' AS reason FROM checkpoints WHERE session_id = $1 ORDER BY seq", [session.id]);
@@ -126,7 +126,7 @@ describe("checkpoints", () => {
     model.script = () => ({ kind: "text", text: "late" });
     const racing = { ...agentDeps(database.db, [compatible("solo", model.baseUrl)]) };
     const stale = { ...racing, checkpoints: { ...racing.checkpoints, list: async () => [] } };
-    await expect(runAgent(stale, session, flowContext())).rejects.toBeInstanceOf(RunInterruptedError);
+    await expect(createChatFlow(stale).run(session, flowContext())).rejects.toBeInstanceOf(RunInterruptedError);
   });
 
   it("transport errors count as checkpoint errors and interrupt the run for a retry instead of failing the session", async () => {
@@ -139,7 +139,7 @@ describe("checkpoints", () => {
 
     const session = await newSession(database.db, threadRef(++thread));
     const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)], { checkpoints: broken });
-    await expect(runAgent(deps, session, flowContext())).rejects.toBeInstanceOf(RunInterruptedError);
+    await expect(createChatFlow(deps).run(session, flowContext())).rejects.toBeInstanceOf(RunInterruptedError);
     expect(model.requests).toHaveLength(0);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import { runAgent } from "../../../src/agent/agent.js";
+import { createChatFlow } from "../../../src/agent/flows/chat.js";
 import { createModelRouter } from "../../../src/agent/models/router.js";
 import type { ModelSpec } from "../../../src/agent/models/spec.js";
 import type { Session } from "../../../src/sessions/session.js";
@@ -30,7 +30,7 @@ async function runFollowUps(thread: number, count: number, deps: ReturnType<type
   const sessions: Session[] = [];
   for (let i = 0; i < count; i++) {
     const session = await newSession(database.db, threadRef(thread), `question ${i}`);
-    const outcome = await runAgent(deps, session, flowContext());
+    const outcome = await createChatFlow(deps).run(session, flowContext());
     expect(outcome.kind).toBe("finished");
     sessions.push(await createSessionStore(database.db).getSession(session.id));
   }
@@ -121,7 +121,7 @@ describe("provider stickiness", () => {
     const firstRun = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: () => 0.99 }), stickiness: async () => sticky });
     servers.gamma.script = () => ({ kind: "tools", calls: [{ name: "ask_user", input: { question: "Which branch?" } }] });
     const session = await newSession(database.db, threadRef(sticky ? 305 : 306));
-    expect(await runAgent(firstRun, session, flowContext())).toMatchObject({ kind: "input_required", question: "Which branch?" });
+    expect(await createChatFlow(firstRun).run(session, flowContext())).toMatchObject({ kind: "input_required", question: "Which branch?" });
     await sessionsStore.transition(session.id, "require_input");
     servers.gamma.script = () => ({ kind: "text", text: "answer" });
 
@@ -130,7 +130,7 @@ describe("provider stickiness", () => {
     await sessionsStore.update(session.id, { runSeq: 2, callbackContext: { ...paused.callbackContext, inputs: [input] } });
     const resumed = await sessionsStore.transition(session.id, "resume");
     const secondRun = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: () => 0 }), stickiness: async () => sticky });
-    expect(await runAgent(secondRun, resumed, flowContext())).toMatchObject({ kind: "finished", markdown: "answer" });
+    expect(await createChatFlow(secondRun).run(resumed, flowContext())).toMatchObject({ kind: "finished", markdown: "answer" });
     const last = servers[expected as keyof typeof servers].requests.at(-1)!;
     expect(last.raw).toContain("Which branch?");
     expect(last.raw).toContain("@bob answered:");

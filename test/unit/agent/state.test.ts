@@ -33,6 +33,14 @@ describe("rebuilding a session from its checkpoint chain", () => {
     expect(done.messages).toHaveLength(1 + 2 + 2 + 1 + 1);
   });
 
+  it("a step ending on a tool without a result leaves it pending for the flow; answered tools do not", () => {
+    expect(rebuildState([start, toolStep]).pendingCall).toBeNull();
+    expect(rebuildState([start, toolStep, askStep]).pendingCall).toEqual({ toolCallId: "c2", toolName: "ask_user", input: { question: "WHICH?" } });
+    const submit = cp(3, { kind: "step", run: 1, messages: [call("c3", "submit_review", { summary: "S" })], finishReason: "tool-calls" });
+    expect(rebuildState([start, toolStep, submit])).toMatchObject({ pendingCall: { toolName: "submit_review", input: { summary: "S" } }, pendingQuestion: null, final: null });
+    expect(rebuildState([start, toolStep, askStep, answer]).pendingCall).toBeNull();
+  });
+
   it("follows parent links from the newest checkpoint, ignoring rows off the chain", () => {
     const orphan = cp(3, { kind: "step", run: 1, messages: [say("ORPHAN")], finishReason: "stop" }, 1);
     const tip = cp(4, { kind: "step", run: 1, messages: [say("TIP")], finishReason: "stop" }, 2);
