@@ -69,11 +69,12 @@ async function deliverLocked(deps: LifecycleDeps, sessionId: number, run: number
 
   try {
     const { note, posted } = await ensureSessionNote(deps, client, session, "reply", { run, marker: replyMarker(session.id, run), body: replyBody(deps, session) });
+    // The event before the session row: whoever sees the reply recorded finds its event too.
+    await deps.sessions.addEvent(sessionId, posted ? "reply_posted" : "reply_found", { noteId: note.id, run });
     await deps.sessions.update(sessionId, {
       replyNoteId: note.id,
       callbackContext: { ...(await deps.sessions.getSession(sessionId)).callbackContext, replyNote: note, replyRun: run },
     });
-    await deps.sessions.addEvent(sessionId, posted ? "reply_posted" : "reply_found", { noteId: note.id, run });
     deps.metrics.replyDelivered(session.forge, posted ? "posted" : "found_existing");
   } catch (err: unknown) {
     deps.metrics.replyDelivered(session.forge, "failed");

@@ -98,17 +98,17 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
       }
       const key = `${pulse.status}|${pulse.updatedAt.getTime()}|${pulse.cursor.eventId}|${pulse.cursor.seq}`;
       if (key === lastKey) return false;
-      if (pulse.cursor.eventId > cursor.eventId || pulse.cursor.seq > cursor.seq) {
-        const timeline = await ctx.views.findTimelineAfter(sessionId, cursor);
-        for (const item of timelineItems(timeline, hrefFor(ctx))) {
-          const n = Number(item.key.slice(1));
-          cursor = item.key.startsWith("e") ? { ...cursor, eventId: Math.max(cursor.eventId, n) } : { ...cursor, seq: Math.max(cursor.seq, n) };
-          send("item", { key: item.key, html: renderItem(item) }, `${cursor.eventId}.${cursor.seq}`);
-        }
-        cursor = advance(cursor, timeline);
-      }
+      // The session first, then its timeline: an event recorded before the session row changed
+      // (the reply's event precedes its id) is always sent before the stream ends.
       const summary = await ctx.views.findSummary(sessionId);
       if (!summary) return false;
+      const timeline = await ctx.views.findTimelineAfter(sessionId, cursor);
+      for (const item of timelineItems(timeline, hrefFor(ctx))) {
+        const n = Number(item.key.slice(1));
+        cursor = item.key.startsWith("e") ? { ...cursor, eventId: Math.max(cursor.eventId, n) } : { ...cursor, seq: Math.max(cursor.seq, n) };
+        send("item", { key: item.key, html: renderItem(item) }, `${cursor.eventId}.${cursor.seq}`);
+      }
+      cursor = advance(cursor, timeline);
       const view = await summaryFor(ctx, summary);
       send("summary", { status: view.status, statusLabel: view.statusLabel, terminal: view.terminal, html: renderSummary(view) });
       lastKey = key;
