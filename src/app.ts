@@ -14,7 +14,8 @@ import { startReaper } from "./lifecycle/reaper.js";
 import { startReconciler, type ReconcileResult } from "./lifecycle/reconciler.js";
 import type { Logger } from "./logging/logger.js";
 import { bindScrapeSources, lifecycleMetrics } from "./metrics/index.js";
-import { createQueueFactory, migrateQueueSchema, type QueueFactory } from "./queue/backend.js";
+import { createQueueFactory, migrateQueueSchema, QUEUE_SCHEMA, type QueueFactory } from "./queue/backend.js";
+import { resolveQueueNamespace } from "./queue/namespace.js";
 import { LIFECYCLE_QUEUE, SESSIONS_QUEUE } from "./queue/names.js";
 import { createJobQueue } from "./queue/producer.js";
 import { startWorkers, type RunningWorkers } from "./queue/workers.js";
@@ -75,6 +76,17 @@ async function openDatabase(config: Config, log: Logger): Promise<{ url: string;
   return { url: embedded.url, embedded };
 }
 
+/**
+ * How DATABASE_POOL_MAX is shared: with the queue on Postgres, the queue's pool takes a share
+ * (each worker holds one of its clients for LISTEN), the rest is the main pool.
+ */
+function connectionBudget(config: Config): { main: number; queue: number } {
+  const total = config.databasePoolMax;
+  if (config.redisUrl) return { main: total, queue: 0 };
+  const queue = Math.max(3, Math.floor(total * 0.4));
+  return { main: total - queue, queue };
+}
+
 /** The actor ids a flag check passes: the user and the repository (forges' profiles name them). */
 function flagActors(subject: FlagSubject) {
   const profile = profileFor(subject.forge);
@@ -89,9 +101,10 @@ function flagActors(subject: FlagSubject) {
 export async function startForgebot(config: Config, options: ForgebotOptions): Promise<Forgebot> {
   const { log } = options;
   const database = await openDatabase(config, log);
-  const db = createPool(database.url, { log });
-  // Session note locks hold a connection while a write waits for its slot: their own pool.
-  const lockDb = createPool(database.url, { max: config.queue.lifecycleConcurrency + 2, log });
+  // Every connection of this process comes out of DATABASE_POOL_MAX (the flags' LISTEN aside):
+  // with the queue on Postgres, its pool is a share of it.
+  const budget = connectionBudget(config);
+  const db = createPool(database.url, { max: budget.main, log });
   await migrate(db);
   const flags = await createFeatureFlags({
     db,
@@ -102,9 +115,11 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     strict: config.flags.strict,
   });
 
-  const queueConfig = config.redisUrl ? { kind: "redis" as const, url: config.redisUrl } : { kind: "postgres" as const, url: database.url };
-  if (queueConfig.kind === "postgres") await migrateQueueSchema(database.url);
-  const factory = createQueueFactory(queueConfig, config.queue.prefix, log);
+  const queuePool = config.redisUrl ? null : createPool(database.url, { max: budget.queue, log, options: `-c search_path=${QUEUE_SCHEMA}` });
+  if (queuePool) await migrateQueueSchema(queuePool);
+  const queueConfig = queuePool ? { kind: "postgres" as const, pool: queuePool } : { kind: "redis" as const, url: config.redisUrl ?? "" };
+  const { prefix } = await resolveQueueNamespace(db, { base: config.queue.prefix, redisUrl: config.redisUrl, log });
+  const factory = createQueueFactory(queueConfig, prefix, log);
   const queues = { lifecycle: factory.createQueue(LIFECYCLE_QUEUE), sessions: factory.createQueue(SESSIONS_QUEUE) };
   // Without a listener BullMQ prints connection errors to stderr; /readyz reports the outage.
   for (const q of Object.values(queues)) q.on("error", (err: Error) => log.warn({ err, queue: q.name }, "queue backend connection error"));
@@ -118,7 +133,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const writes = createWriteBudget({ limits: config.writeLimits, redisUrl: config.redisUrl, prefix: config.queue.prefix, log });
   // Who the bot is on each forge is settled here, before any webhook handler exists.
   const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
-  const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), lockPool: lockDb });
+  const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), leaseMs: config.queue.lockMs, log });
   const chatFlow = createChatFlowFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
@@ -183,8 +198,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       await factory.close();
       await writes.close();
       await flags.close();
+      await queuePool?.end();
       await db.end();
-      await lockDb.end();
       await database.embedded?.stop();
     })();
     return stopping;

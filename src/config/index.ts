@@ -34,6 +34,8 @@ export type Config = Readonly<{
   /** Null when the bot should use the app's slug (GitHub) or token user (GitLab). */
   botHandle: string | null;
   databaseUrl: string | null;
+  /** DATABASE_POOL_MAX: every Postgres connection of this process but the LISTEN one. */
+  databasePoolMax: number;
   redisUrl: string | null;
   publicUrl: string;
   sessionLinkSecret: string | null;
@@ -148,6 +150,7 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
     gitlab: gitlabConfig(env),
     botHandle: env.BOT_HANDLE ? env.BOT_HANDLE.replace(/^@/, "") : null,
     databaseUrl: env.DATABASE_URL ?? null,
+    databasePoolMax: env.DATABASE_POOL_MAX,
     redisUrl: env.REDIS_URL ?? null,
     publicUrl,
     sessionLinkSecret: env.SESSION_LINK_SECRET ?? null,

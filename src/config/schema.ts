@@ -100,6 +100,11 @@ export const envSchema = z.object({
    */
   WRITE_BUDGET_WINDOW_MS: intInRange(1000, 60_000, 60_000),
   GITLAB_DELETES_PER_MINUTE: intInRange(1, 100_000, 300),
+  /**
+   * Postgres connections one process may hold, whatever its concurrency (the feature flags'
+   * LISTEN connection comes on top). With the queue on Postgres, its pool is part of it.
+   */
+  DATABASE_POOL_MAX: intInRange(4, 1000, 10),
   SESSION_CONCURRENCY: intInRange(1, 1000, 10),
   LIFECYCLE_CONCURRENCY: intInRange(1, 1000, 20),
   /** How long a worker holds a job lock before BullMQ treats it as stalled. */

@@ -1,9 +1,17 @@
 import { createPostgresBackend, Queue, runMigrations, withBackend, Worker, type Processor } from "bullmq";
 import { Redis } from "ioredis";
-import pg from "pg";
+import type pg from "pg";
 import type { Logger } from "../sessions/logger.js";
 
-export type QueueBackendConfig = { kind: "redis"; url: string } | { kind: "postgres"; url: string };
+/**
+ * Redis by URL; Postgres through a pool the caller made (with `search_path` on BullMQ's schema),
+ * which every queue and worker of the process shares, each worker holding one client for its
+ * LISTEN: the queue's connections are counted in the process's budget.
+ */
+export type QueueBackendConfig = { kind: "redis"; url: string } | { kind: "postgres"; pool: pg.Pool };
+
+/** BullMQ's schema on Postgres; a pool for the queue sets `search_path` to it. */
+export const QUEUE_SCHEMA = "bullmq";
 
 /**
  * Builds BullMQ queues and workers on Redis (production) or on BullMQ's Postgres backend (the
@@ -20,13 +28,12 @@ export type QueueFactory = {
 export type WorkerTuning = { concurrency: number; lockDuration: number; stalledInterval: number; maxStalledCount: number };
 
 /** Runs the Postgres backend's own migrations (idempotent, advisory-locked by BullMQ). */
-export async function migrateQueueSchema(databaseUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+export async function migrateQueueSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
   try {
     await runMigrations(client);
   } finally {
-    await client.end();
+    client.release();
   }
 }
 
@@ -48,9 +55,9 @@ export function createQueueFactory(config: QueueBackendConfig, prefix: string, l
     const classes = withBackend(createPostgresBackend);
     return {
       kind: "postgres",
-      createQueue: (name) => new classes.Queue(name, { connection: config.url, prefix }) as unknown as Queue,
+      createQueue: (name) => new classes.Queue(name, { connection: config.pool, prefix }) as unknown as Queue,
       createWorker: (name, processor, tuning) =>
-        new classes.Worker(name, processor, { connection: config.url, prefix, ...tuning }) as unknown as Worker,
+        new classes.Worker(name, processor, { connection: config.pool, prefix, ...tuning }) as unknown as Worker,
       close: async () => undefined,
     };
   }

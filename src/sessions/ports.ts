@@ -34,9 +34,10 @@ export interface SessionStore {
   hasEvent(id: number, kind: string, run: number): Promise<boolean>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
   /**
-   * Runs `fn` holding the session's note lock (a Postgres advisory lock), so two workers
-   * never post the same note at once — e.g. a job wrongly declared stalled under load. Throws
-   * SessionBusyError when another worker holds it; the job retries and then finds the note.
+   * Runs `fn` holding the session's note lease (a lease on the session row, renewed while `fn`
+   * runs; it holds no connection), so two workers never post the same note at once — e.g. a job
+   * wrongly declared stalled under load. Throws SessionBusyError when another worker holds it;
+   * the job retries and then finds the note. A crashed holder's lease runs out by itself.
    */
   withLock<T>(id: number, fn: () => Promise<T>): Promise<T>;
 }

@@ -4,6 +4,8 @@ import { conversationKey, type NewSession, type Session, type SessionOrigin } fr
 import { InvalidTransitionError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
 import { allowedFrom, nextStatus, type SessionStatus } from "../sessions/state-machine.js";
 import type { Db } from "./pool.js";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../sessions/logger.js";
 
 type SessionRow = {
   id: number;
@@ -37,9 +39,6 @@ type SessionRow = {
   updated_at: Date;
   finished_at: Date | null;
 };
-
-/** Advisory-lock namespace for per-session note locks (the second key is the session id). */
-const SESSION_LOCK_SPACE = 7_242_019;
 
 export function toSession(row: SessionRow): Session {
   return {
@@ -89,8 +88,9 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
 
 export type SessionStoreHooks = {
   onTransition?(status: SessionStatus): void;
-  /** Connections for `withLock`, apart from the query pool (see there). */
-  lockPool?: Db;
+  /** How long a `withLock` lease lasts unless renewed (the job lock time, JOB_LOCK_MS). */
+  leaseMs?: number;
+  log?: Logger;
 };
 
 export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): SessionStore {
@@ -183,19 +183,32 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     },
 
     async withLock(id, fn) {
-      // A dedicated pool: a holder waiting for a forge write slot must not starve the query
-      // pool, and a crashed holder's lock dies with its connection.
-      const client = await (hooks.lockPool ?? db).connect();
+      const token = randomUUID();
+      const ttlMs = hooks.leaseMs ?? 30_000;
+      const { rowCount } = await db.query(
+        `UPDATE sessions SET lease_token = $2, lease_until = now() + make_interval(secs => $3::float8 / 1000)
+         WHERE id = $1 AND (lease_until IS NULL OR lease_until < now())`,
+        [id, token, ttlMs],
+      );
+      if (rowCount !== 1) {
+        await getSession(id);
+        throw new SessionBusyError(`session ${id} is being handled by another worker`);
+      }
+      // Renewed while the holder works (a write may wait for its budget); released at the end.
+      const renewal = setInterval(() => {
+        db.query(`UPDATE sessions SET lease_until = now() + make_interval(secs => $3::float8 / 1000) WHERE id = $1 AND lease_token = $2`, [id, token, ttlMs]).then(
+          (r) => {
+            if (r.rowCount === 0) hooks.log?.warn({ sessionId: id }, "session lease lost while held: another worker may be writing its notes");
+          },
+          (err: unknown) => hooks.log?.warn({ err, sessionId: id }, "session lease could not be renewed"),
+        );
+      }, Math.max(100, Math.floor(ttlMs / 3)));
+      renewal.unref();
       try {
-        const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", [SESSION_LOCK_SPACE, id]);
-        if (!rows[0]?.locked) throw new SessionBusyError(`session ${id} is being handled by another worker`);
-        try {
-          return await fn();
-        } finally {
-          await client.query("SELECT pg_advisory_unlock($1, $2)", [SESSION_LOCK_SPACE, id]);
-        }
+        return await fn();
       } finally {
-        client.release();
+        clearInterval(renewal);
+        await db.query("UPDATE sessions SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [id, token]);
       }
     },
 
@@ -220,6 +233,5 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
         : await db.query<SessionRow>("SELECT * FROM sessions WHERE conversation_key = $1 ORDER BY id DESC LIMIT 1", [key]);
       return rows[0] ? toSession(rows[0]) : null;
     },
-
   };
 }

@@ -24,7 +24,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = urlFor(name);
-  const db = createPool(url, { max: 5, log: createLogger("silent") });
+  const db = createPool(url, { max: 5, log: createLogger("silent"), applicationName: "forgebot-test" });
   if (options.migrate !== false) await migrate(db);
   return {
     url,

@@ -100,9 +100,12 @@ describe("forgebot start", () => {
       expect(rows).toEqual([{ status: "finished" }]);
       const redis = new Redis(TEST_REDIS_URL);
       try {
-        const keys = await redis.keys(`${prefix}:*`);
-        expect(keys.some((k) => k.startsWith(`${prefix}:lifecycle:`))).toBe(true);
-        expect(keys.some((k) => k.startsWith(`${prefix}:sessions:`))).toBe(true);
+        // QUEUE_PREFIX, then the database's queue namespace (installation.queue_namespace).
+        const { rows: installation } = await database.db.query<{ queue_namespace: string }>("SELECT queue_namespace FROM installation");
+        const namespaced = `${prefix}-${installation[0]!.queue_namespace}`;
+        const keys = await redis.keys(`${prefix}-*`);
+        expect(keys.some((k) => k.startsWith(`${namespaced}:lifecycle:`))).toBe(true);
+        expect(keys.some((k) => k.startsWith(`${namespaced}:sessions:`))).toBe(true);
         await Promise.all(keys.map((k) => redis.del(k)));
       } finally {
         redis.disconnect();
