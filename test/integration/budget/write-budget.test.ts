@@ -223,7 +223,8 @@ describe("two worker processes with Redis", () => {
     workers.push(spawnForgebot(["worker"], { ...env, PORT: "0" }), spawnForgebot(["worker"], { ...env, PORT: "0" }));
     // The web process shares the workers' queue prefix: both workers are on it once it lists them.
     await waitFor("both worker processes on the queue", async () => (await web.bot.queues.lifecycle.getWorkers()).length === 2, 30_000);
-    const SESSIONS = 12;
+    // One window's budget in all: the shared burst now, the rest on refills.
+    const SESSIONS = POSTS_PER_WINDOW / 2;
     const first = 3000;
     const last = first + SESSIONS - 1;
     await Promise.all(Array.from({ length: SESSIONS }, (_, i) => mention(web.baseUrl, first + i)));
@@ -236,9 +237,8 @@ describe("two worker processes with Redis", () => {
     expect(posts).toHaveLength(2 * SESSIONS);
     // Shared: one burst, then one post per refill for both processes together (a refill may
     // land on the edge: one more). Budgets of their own would each post a burst at once.
-    const EARLY_MS = 1500;
+    const EARLY_MS = 1000;
     const early = posts.filter((at) => at - Math.min(...posts) < EARLY_MS).length;
     expect(early).toBeLessThanOrEqual(POSTS_PER_WINDOW / 2 + Math.floor(EARLY_MS / REFILL_MS) + 1);
-    expect(maxInAnyWindow(posts, WINDOW_MS)).toBeLessThanOrEqual(POSTS_PER_WINDOW);
   }, 90_000);
 });
