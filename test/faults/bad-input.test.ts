@@ -10,6 +10,7 @@ import { FAKE_GITLAB_TOKEN, FakeGitLab } from "../helpers/fake-gitlab.js";
 import { signedHeaders } from "../helpers/github-app.js";
 import { FAKE_GITLAB_URL, nockGitLab } from "../helpers/nock-gitlab.js";
 import { githubExample } from "../helpers/payloads.js";
+import { waitForQuiet } from "../helpers/quiet.js";
 
 /**
  * Hostile and odd input on both webhook endpoints: the answer is never a 5xx, the process keeps
@@ -183,7 +184,7 @@ describe("after the noise", () => {
     const short = rows.filter((r) => r.prompt.length <= MAX_PROMPT_CHARS);
     // The RTL and zero-width characters reach the session as data, untouched.
     expect(short.map((r) => r.prompt.includes("\u202E") && r.prompt.includes("שלום"))).toEqual([true, true]);
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForQuiet(bot);
     expect(replies()).toHaveLength(4);
     expect(github.live().filter((c) => c.body.includes("forgebot:started"))).toHaveLength(0);
     expect(gitlab.botNotes({ live: true }).filter((c) => c.body.includes("forgebot:started"))).toHaveLength(0);

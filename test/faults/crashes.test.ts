@@ -6,6 +6,7 @@ import { FakeOpenAI } from "../helpers/fake-openai.js";
 import { signedHeaders } from "../helpers/github-app.js";
 import { githubExample } from "../helpers/payloads.js";
 import { spawnForgebot, stopProcess, type BotProcess } from "../helpers/processes.js";
+import { waitForQuiet } from "../helpers/quiet.js";
 
 /**
  * 50 agent sessions (two model steps each, the first calling a read tool) run on three
@@ -114,8 +115,9 @@ describe(`${SESSIONS} sessions while worker processes are SIGKILLed at random po
       killing = false;
       await killer;
     }
-    // Give a duplicate every chance to appear: stalled-job checks run every second.
-    await new Promise((r) => setTimeout(r, 3000));
+    // A duplicate would come from a stalled job run again or a row the reconciler finds owed: wait
+    // until the queues (this web process shares the workers' prefix) are drained and nothing is owed.
+    await waitForQuiet(web, { timeoutMs: 60_000 });
 
     const context = `seed ${SEED}, ${kills} kills`;
     expect({ context, kills: kills >= 5 }).toEqual({ context, kills: true });

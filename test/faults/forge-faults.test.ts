@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
+import { waitForQuiet } from "../helpers/quiet.js";
 import { FaultyGitHub, sendMention, slowEchoFlow, type Fault } from "./support.js";
 
 /**
@@ -58,7 +59,7 @@ describe("forge API faults on the started note's post", () => {
     expect(await sendMention(bot.baseUrl, 100 + i)).toBe(202);
     const reply = await waitFor("the reply", () => fake.live({ number: 101 + i }).find((c) => c.body.includes("forgebot:reply")), 40_000);
     expect(reply.body).toContain(`Echo tag-${100 + i}`);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitForQuiet(bot);
     expect(fake.comments.filter((c) => c.number === 101 + i && c.body.includes("forgebot:reply"))).toHaveLength(1);
     expect(fake.live({ number: 101 + i }).filter((c) => c.body.includes("forgebot:started"))).toHaveLength(0);
     const posts = github.seen.filter((s) => s.method === "POST" && s.path === notePath);

@@ -6,6 +6,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../src/storage/
 import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
 import { freePort } from "../helpers/processes.js";
+import { waitForQuiet } from "../helpers/quiet.js";
 import { sendMention, slowEchoFlow } from "./support.js";
 
 /**
@@ -64,7 +65,7 @@ describe("a Postgres restart mid-run", () => {
     for (let i = BEFORE; i < BEFORE + AFTER; i++) expect(await sendMention(bot.baseUrl, i, { retryUntil: Date.now() + 15_000 })).toBe(202);
 
     await waitFor("every reply", () => replies().length >= BEFORE + AFTER, 60_000);
-    await new Promise((r) => setTimeout(r, 2000));
+    await waitForQuiet(bot);
     const bodies = replies().map((c) => c.body);
     const { rows } = await bot.bot.db.query<{ prompt: string; status: string; reply_note_id: string | null }>("SELECT prompt, status, reply_note_id FROM sessions");
     expect(rows).toHaveLength(BEFORE + AFTER);

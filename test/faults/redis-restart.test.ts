@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { startTestBot, waitFor, type TestBot, UNLIMITED_WRITES } from "../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
+import { waitForQuiet } from "../helpers/quiet.js";
 import { DisposableRedis, sendMention, slowEchoFlow } from "./support.js";
 
 /**
@@ -58,7 +59,7 @@ describe("a Redis restart mid-run", () => {
     for (let i = BEFORE; i < BEFORE + AFTER; i++) expect(await sendMention(bot.baseUrl, i, { retryUntil: Date.now() + 10_000 })).toBe(202);
 
     await waitFor("every reply", () => replies().length >= BEFORE + AFTER, 60_000);
-    await new Promise((r) => setTimeout(r, 2000));
+    await waitForQuiet(bot);
     const bodies = replies().map((c) => c.body);
     for (let i = 0; i < BEFORE + AFTER; i++) expect([i, bodies.filter((b) => b.includes(`Echo tag-${i}\n`)).length]).toEqual([i, 1]);
     expect(bodies).toHaveLength(BEFORE + AFTER);

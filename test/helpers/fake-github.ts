@@ -41,8 +41,11 @@ export type Interceptor = (req: RecordedRequest) => Answer | undefined | Promise
 export class FakeGitHub {
   readonly comments: FakeComment[] = [];
   readonly requests: RecordedRequest[] = [];
+  /** Repository role by login: admin, maintain, write, triage, read, none or a custom role's name. */
   permissions = new Map<string, string>();
   defaultRole = "write";
+  /** Custom repository roles: name → the base permission GitHub reports for it. */
+  customRoles = new Map<string, string>();
   slug = "forgebot";
   interceptors: Interceptor[] = [];
   /** Threads by `${repo}#${number}`. */
@@ -117,9 +120,24 @@ export class FakeGitHub {
     return comment;
   }
 
-  /** Adds a human's comment to a thread (e.g. one edited after the trigger: `updatedAt`). */
-  addComment(input: { repo: string; number: number; body: string; author: string; createdAt: string; updatedAt?: string; kind?: FakeComment["kind"]; path?: string }): FakeComment {
-    const comment: FakeComment = { id: this.#nextId++, kind: input.kind ?? "issue_comment", repo: input.repo, number: input.number, body: input.body, deleted: false, createdAt: input.createdAt, author: input.author, ...(input.updatedAt ? { updatedAt: input.updatedAt } : {}), ...(input.path ? { path: input.path } : {}) };
+  /**
+   * Adds a comment to a thread: a human's (e.g. one edited after the trigger: `updatedAt`), or
+   * without `author` one the bot wrote earlier.
+   */
+  addComment(input: { repo: string; number: number; body: string; author?: string; createdAt: string; updatedAt?: string; kind?: FakeComment["kind"]; path?: string; inReplyTo?: number }): FakeComment {
+    const comment: FakeComment = {
+      id: this.#nextId++,
+      kind: input.kind ?? "issue_comment",
+      repo: input.repo,
+      number: input.number,
+      body: input.body,
+      deleted: false,
+      createdAt: input.createdAt,
+      ...(input.author ? { author: input.author } : {}),
+      ...(input.updatedAt ? { updatedAt: input.updatedAt } : {}),
+      ...(input.path ? { path: input.path } : {}),
+      ...(input.inReplyTo ? { inReplyTo: input.inReplyTo } : {}),
+    };
     this.comments.push(comment);
     return comment;
   }
@@ -140,7 +158,22 @@ export class FakeGitHub {
     return [200, [...entries].map(([name, type]) => ({ type, name, path: `${prefix}${name}`, sha: `sha-${prefix}${name}` }))];
   }
 
-  #route(r: RecordedRequest, url: URL): [number, unknown] {
+  /**
+   * One page of a list, as GitHub pages (`per_page` up to 100, default 30, `page` from 1), with
+   * a `Link: rel="next"` header while more remain. The link is relative, so it resolves against
+   * whatever base the client used (nock's api.github.com, this server, or a proxy in front).
+   */
+  #page(path: string, url: URL, list: FakeComment[]): Answer {
+    const perPage = Math.min(100, Number(url.searchParams.get("per_page") ?? 30));
+    const page = Number(url.searchParams.get("page") ?? 1);
+    const body = list.slice((page - 1) * perPage, page * perPage).map((c) => this.#toApi(c));
+    if (page * perPage >= list.length) return [200, body];
+    const next = new URLSearchParams(url.searchParams);
+    next.set("page", String(page + 1));
+    return [200, body, { link: `<${path}?${next.toString()}>; rel="next"` }];
+  }
+
+  #route(r: RecordedRequest, url: URL): Answer {
     const p = r.path.replace(/^\/api\/v3/, "");
     let m: RegExpExecArray | null;
     if (r.method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(p)) {
@@ -163,22 +196,21 @@ export class FakeGitHub {
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/collaborators\/([^/]+)\/permission$/.exec(p))) {
       const role = this.permissions.get(decodeURIComponent(m[2]!)) ?? this.defaultRole;
-      const permission = role === "maintain" ? "write" : role === "triage" ? "read" : role;
+      const permission = role === "maintain" ? "write" : role === "triage" ? "read" : this.customRoles.get(role) ?? role;
       return [200, { permission, role_name: role, user: { login: m[2] } }];
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(p))) {
       const [repo, number] = [m[1]!, Number(m[2])];
       if (r.method === "POST") return [201, this.#toApi(this.#create("issue_comment", repo, number, (r.body as { body: string }).body))];
       const since = url.searchParams.get("since");
-      const list = this.comments.filter((c) => !c.deleted && c.kind === "issue_comment" && c.repo === repo && c.number === number && (!since || c.createdAt >= since));
-      return [200, list.map((c) => this.#toApi(c))];
+      return this.#page(p, url, this.comments.filter((c) => !c.deleted && c.kind === "issue_comment" && c.repo === repo && c.number === number && (!since || c.createdAt >= since)));
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/comments\/(\d+)\/replies$/.exec(p)) && r.method === "POST") {
       return [201, this.#toApi(this.#create("review_comment", m[1]!, Number(m[2]), (r.body as { body: string }).body, Number(m[3])))];
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/comments$/.exec(p)) && r.method === "GET") {
-      const list = this.comments.filter((c) => !c.deleted && c.kind === "review_comment" && c.repo === m![1] && c.number === Number(m![2]));
-      return [200, list.map((c) => this.#toApi(c))];
+      const since = url.searchParams.get("since");
+      return this.#page(p, url, this.comments.filter((c) => !c.deleted && c.kind === "review_comment" && c.repo === m![1] && c.number === Number(m![2]) && (!since || c.createdAt >= since)));
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/(issues|pulls)\/comments\/(\d+)$/.exec(p)) && r.method === "DELETE") {
       const kind = m[2] === "issues" ? "issue_comment" : "review_comment";

@@ -6,6 +6,7 @@ import { FakeOpenAI } from "../../helpers/fake-openai.js";
 import { signedHeaders } from "../../helpers/github-app.js";
 import { githubExample } from "../../helpers/payloads.js";
 import { spawnForgebot, stopProcess, type BotProcess } from "../../helpers/processes.js";
+import { waitForQuiet } from "../../helpers/quiet.js";
 
 /**
  * `forgebot worker` runs a six-step agent session against a model server in this process and
@@ -87,7 +88,8 @@ describe("a worker killed in the middle of an agent session", () => {
     // Steps before the crash were asked once; step k + 1 twice (lost with the first worker); the rest once.
     expect(perStep).toEqual(Array.from({ length: STEPS }, (_, i) => (i + 1 === K + 1 ? 2 : 1)));
 
-    await new Promise((r) => setTimeout(r, 2500));
+    // The web process shares the worker's queue prefix: its queues show what is left to run.
+    await waitForQuiet(web);
     expect(github.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);
     expect(github.comments.filter((c) => c.body.includes("forgebot:started")).map((c) => c.deleted)).toEqual([true]);
     const { rows } = await database.db.query("SELECT status, run_seq, usage->>'steps' AS steps FROM sessions");

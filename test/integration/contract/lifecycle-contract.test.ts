@@ -4,6 +4,7 @@ import type { ForgeName } from "../../../src/sessions/forge-port.js";
 import type { Flow } from "../../../src/sessions/flow.js";
 import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { waitForQuiet } from "../../helpers/quiet.js";
 import { githubHarness, gitlabHarness, type BotNote, type ForgeHarness } from "./harnesses.js";
 
 /**
@@ -108,7 +109,7 @@ const scenarios: Scenario[] = [
       expect([first.status, second.status]).toEqual([202, 202]);
       expect(await second.json()).toEqual({ outcome: "duplicate" });
       await waitFor("reply", () => replies(h, thread)[0]);
-      await new Promise((r) => setTimeout(r, 400));
+      await waitForQuiet(bot);
       expect(await sessionsIn(h.forge, thread)).toHaveLength(1);
       expect(h.botNotes(thread).filter(isStarted)).toHaveLength(1);
       expect(replies(h, thread)).toHaveLength(1);

@@ -5,6 +5,7 @@ import { startTestBot, waitFor } from "../../helpers/bot.js";
 import { signedHeaders } from "../../helpers/github-app.js";
 import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
+import { waitForQuiet } from "../../helpers/quiet.js";
 
 const echoFlow: Flow = { name: "chat", run: async (s) => ({ kind: "finished", markdown: `Echo: ${s.prompt}` }) };
 
@@ -97,7 +98,7 @@ describe("who and what is answered", () => {
     const res = await post("issue_comment", payload());
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ outcome });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForQuiet(h.bot);
     expect(await count("SELECT count(*)::int AS n FROM sessions")).toBe(0);
     expect(h.fake.writes()).toHaveLength(0);
   });

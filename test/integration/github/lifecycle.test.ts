@@ -4,6 +4,7 @@ import type { Flow } from "../../../src/sessions/flow.js";
 import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
 import { waitFor } from "../../helpers/bot.js";
+import { waitForQuiet } from "../../helpers/quiet.js";
 
 /** A flow that answers with the prompt it was given, or a blank answer for "blank". */
 const echoFlow: Flow = {
@@ -109,7 +110,7 @@ describe("GitHub lifecycle on the example payloads", () => {
     const statuses = await Promise.all(Array.from({ length: 10 }, () => post("issue_comment", payload, "same-delivery")).map(async (r) => (await r).status));
     expect(statuses.every((s) => s === 202)).toBe(true);
     await waitFor("reply", () => h.fake.live().find((c) => c.body.includes("forgebot:reply")));
-    await new Promise((r) => setTimeout(r, 500));
+    await waitForQuiet(h.bot);
     expect(await sessionCount()).toBe(before + 1);
     expect(h.fake.comments.filter((c) => c.body.includes("forgebot:started"))).toHaveLength(1);
     expect(h.fake.comments.filter((c) => c.body.includes("forgebot:reply"))).toHaveLength(1);

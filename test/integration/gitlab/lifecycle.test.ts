@@ -6,6 +6,7 @@ import { startTestBot, waitFor, type TestBot } from "../../helpers/bot.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 import { FAKE_GITLAB_TOKEN, FakeGitLab, type FakeNote } from "../../helpers/fake-gitlab.js";
 import { FAKE_GITLAB_URL, nockGitLab } from "../../helpers/nock-gitlab.js";
+import { waitForQuiet } from "../../helpers/quiet.js";
 
 const SECRET = "gitlab-hook-secret";
 
@@ -164,7 +165,7 @@ describe("GitLab webhook guards", () => {
     expect((await post(payload, { "x-gitlab-token": "wrong" })).status).toBe(401);
     const res = await fetch(`${bot.baseUrl}/api/gitlab/webhooks`, { method: "POST", headers: { "content-type": "application/json", "x-gitlab-event": "Note Hook" }, body: JSON.stringify(payload) });
     expect(res.status).toBe(401);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForQuiet(bot);
     expect(await count("sessions")).toBe(before);
     expect(fake.requests).toHaveLength(0);
   });
@@ -175,7 +176,7 @@ describe("GitLab webhook guards", () => {
     const statuses = await Promise.all(Array.from({ length: 10 }, () => post(payload, { "idempotency-key": "same-key" }).then((r) => r.status)));
     expect(statuses.every((s) => s === 202)).toBe(true);
     await waitFor("reply", () => fake.botNotes({ live: true }).find(reply));
-    await new Promise((r) => setTimeout(r, 500));
+    await waitForQuiet(bot);
     expect(await count("sessions")).toBe(before + 1);
     expect(fake.botNotes().filter(started)).toHaveLength(1);
     expect(fake.botNotes().filter(reply)).toHaveLength(1);
@@ -193,7 +194,7 @@ describe("GitLab webhook guards", () => {
       const res = await post(mentionPayload("note-merge-request.docs-example", 4100 + ignored.length, "@forgebot do something", patch));
       expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { outcome: reason } });
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForQuiet(bot);
     expect(await count("sessions")).toBe(sessions);
     expect(await count("webhook_deliveries")).toBe(deliveries);
     expect(fake.writes()).toHaveLength(0);
