@@ -132,7 +132,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     ...(gitlab ? [{ forge: withWriteBudget(gitlab.forge, writes), handle: () => handleFor("gitlab") }] : []),
   ]);
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), lockPool: lockDb });
-  const chatFlow = createChatFlowFromConfig({
+  const chatFlow = await createChatFlowFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
     sessions,
