@@ -35,7 +35,7 @@ import { createReaperStore } from "./storage/reaper-store.js";
 import { startReaper, type RunningReaper } from "./sessions/reaper.js";
 import { startReconciler, type RunningReconciler } from "./queue/reconciler.js";
 import { Router } from "./web/router.js";
-import { createSessionWeb, type SessionWeb } from "./web/session-routes.js";
+import type { SessionWeb } from "./web/session-routes.js";
 import { createHttpServer, listen } from "./web/server.js";
 
 export type Roles = { web: boolean; workers: boolean };
@@ -180,6 +180,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   if (options.roles.web) {
     const notConfigured = (forge: string, vars: string) => (_req: unknown, res: Parameters<typeof sendJson>[0]) =>
       sendJson(res, 503, { error: `${forge} is not configured: set ${vars}` });
+    // Imported here: the pages' eta, marked and sanitize-html are not a worker's memory.
+    const { createSessionWeb } = await import("./web/session-routes.js");
     sessionWeb = createSessionWeb({ db, lifecycle: deps, linkSecret, publicUrl: config.publicUrl, adminToken: config.adminToken, log });
     const router = sessionWeb.addRoutes(addOpsRoutes(new Router(), probes))
       .add("POST", "/api/github/webhooks", github ? (req, res) => github.handleWebhook(req, res) : notConfigured("GitHub", "APP_ID, PRIVATE_KEY and WEBHOOK_SECRET"))
