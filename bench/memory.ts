@@ -36,7 +36,7 @@ async function measureWorker(bin: string): Promise<WorkerMemory> {
   model.script = () => ({ kind: "hang" });
   const env = testEnv({ databaseUrl: database.url, env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", QUEUE_PREFIX: uniquePrefix(), OPENAI_BASE_URL: model.baseUrl, OPENAI_MODEL: "fake", OPENAI_API_KEY: "k", SESSION_CONCURRENCY: String(SESSIONS), LIFECYCLE_CONCURRENCY: "50", ...UNLIMITED_WRITES, JOB_LOCK_MS: "30000", JOB_STALLED_INTERVAL_MS: "30000" } });
   const web = await startTestBot({ databaseUrl: database.url, env, roles: { web: true, workers: false } });
-  const worker = spawnForgebot(["worker"], env, bin);
+  const worker = spawnForgebot(["worker"], env, { bin });
   try {
     await sleep(8000);
     const idle = await sampleRss(worker.child.pid!);

@@ -13,11 +13,11 @@ export type BotProcess = { child: ChildProcess; output(): string; exited: Promis
 
 /**
  * Runs `forgebot <command>` as a real process with exactly the environment given (plus PATH),
- * from the sources unless `bin` says otherwise.
+ * from the sources unless `options.bin` names another entry point (and `cwd` another directory).
  */
-export function spawnForgebot(command: string[], env: Record<string, string>, bin: string = DEV_BIN): BotProcess {
-  const child = spawn(process.execPath, [bin, ...command], {
-    cwd: ROOT,
+export function spawnForgebot(command: string[], env: Record<string, string>, options: { bin?: string; cwd?: string } = {}): BotProcess {
+  const child = spawn(process.execPath, [options.bin ?? DEV_BIN, ...command], {
+    cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
