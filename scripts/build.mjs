@@ -117,7 +117,11 @@ export function build({ quiet = false, onlyIfStale = false } = {}) {
     } catch {
       throw new Error("cannot build dist/: the typescript package is not installed (run npm install, which installs dev dependencies)");
     }
-    const compiled = spawnSync(process.execPath, [tsc, "-p", path.join(ROOT, "tsconfig.build.json"), "--outDir", tmp], { cwd: ROOT, stdio: "inherit" });
+    const compiled = spawnSync(process.execPath, [tsc, "-p", path.join(ROOT, "tsconfig.build.json"), "--outDir", tmp], {
+      cwd: ROOT,
+      // tsc reports on stdout; keep it off a CLI command's own output (`forgebot feature list`).
+      stdio: ["ignore", 2, 2],
+    });
     if (compiled.status !== 0) {
       rmSync(tmp, { recursive: true, force: true });
       throw new Error(`tsc failed (exit ${compiled.status ?? compiled.signal})`);
