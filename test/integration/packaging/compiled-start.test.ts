@@ -15,8 +15,9 @@ import { freePort, ROOT, spawnForgebot, stopProcess, type BotProcess } from "../
 /**
  * What the image runs: `npm run build`, then the compiled `forgebot start` from a directory laid
  * out as the Dockerfile's runtime stage lays out /app (dist/, bin/, config/, package files; no
- * src/, no scripts/), answering one mention end to end through the model provider, the SQL
- * migrations, the prompt and the session page's views and static files, all read from dist/.
+ * src/, no scripts/): `forgebot migrate`, then `forgebot start` answering one mention end to end
+ * through the model provider, the prompt and the session page's views and static files, all
+ * read from dist/.
  */
 let app: string;
 let database: TestDatabase;
@@ -50,6 +51,14 @@ describe("the compiled bot, as the image runs it", () => {
     expect(existsSync(path.join(app, "src"))).toBe(false);
     expect(existsSync(path.join(app, "scripts"))).toBe(false);
     expect(existsSync(path.join(app, "dist/main.js"))).toBe(true);
+  });
+
+  it("forgebot migrate (compose's one-shot service) applies the SQL migrations shipped in dist/", async () => {
+    const migrate = spawnForgebot(["migrate"], { DATABASE_URL: database.url, LOG_LEVEL: "warn" }, { bin: path.join(app, "bin/forgebot.js"), cwd: app });
+    expect(await migrate.exited).toBe(0);
+    expect(migrate.output()).toMatch(/^applied 001_core\.sql, /m);
+    const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions");
+    expect(rows).toEqual([{ n: 0 }]);
   });
 
   it("forgebot start answers a mention: started note, model call, reply, session page", async () => {
