@@ -123,6 +123,8 @@ describe("the compiled bot, as the image runs it", () => {
     const log = proc.output();
     expect(log).toContain('"queue":"redis"');
     expect(log).toContain("model providers configured");
+    // config/feature_flags/ is found from dist/ as from src/ (the chat flow checks provider_stickiness).
+    expect(log).not.toContain("feature flag checked without a definition");
     expect(await stopProcess(proc)).toBe(0);
   }, 120_000);
 });
