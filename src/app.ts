@@ -134,7 +134,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   // Who the bot is on each forge is settled here, before any webhook handler exists.
   const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), leaseMs: config.queue.lockMs, log });
-  const chatFlow = createChatFlowFromConfig({
+  const chatFlow = await createChatFlowFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
     sessions,

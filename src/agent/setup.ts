@@ -31,11 +31,11 @@ function routeSdkWarnings(log: Logger): void {
  * or MODELS_FILE), else the flow answering that no model provider is configured. Throws
  * ConfigError for a bad MODELS_FILE, so start-up fails with one line.
  */
-export function createChatFlowFromConfig(setup: ChatFlowSetup): Flow {
+export async function createChatFlowFromConfig(setup: ChatFlowSetup): Promise<Flow> {
   const specs = loadModelSpecs(setup.config);
   if (specs.length === 0) return noModelChatFlow;
   routeSdkWarnings(setup.log);
-  const router = createModelRouter(specs, {
+  const router = await createModelRouter(specs, {
     build: (spec) => createLanguageModel(spec, setup.config.env),
     ...(setup.random ? { random: setup.random } : {}),
   });

@@ -7,7 +7,6 @@ import type { Db } from "../storage/pool.js";
 import { addOpsRoutes, type ReadinessProbes } from "./ops-routes.js";
 import { Router, type RouteHandler } from "./router.js";
 import { createHttpServer, listen } from "./server.js";
-import { createSessionWeb } from "./session-routes.js";
 
 /** What the web role serves besides the ops routes: webhooks and the session pages. */
 export type SiteOptions = {
@@ -31,6 +30,8 @@ export async function startHttp(config: Config, options: { log: Logger; probes: 
   const router = addOpsRoutes(new Router(), options.probes);
   let closeSite = () => undefined as void;
   if (site) {
+    // Imported here: the pages' eta, marked and sanitize-html are not a worker's memory.
+    const { createSessionWeb } = await import("./session-routes.js");
     const sessionWeb = createSessionWeb({
       db: site.db,
       lifecycle: site.lifecycle,

@@ -4,14 +4,20 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const BIN = path.join(ROOT, "bin/forgebot.js");
+/** The development entry point (TypeScript through tsx): tests never depend on a build. */
+export const DEV_BIN = path.join(ROOT, "bin/forgebot-dev.js");
+/** The compiled entry point the image runs (builds dist/ first when it is stale). */
+export const COMPILED_BIN = path.join(ROOT, "bin/forgebot.js");
 
 export type BotProcess = { child: ChildProcess; output(): string; exited: Promise<number | null> };
 
-/** Runs `forgebot <command>` as a real process with exactly the environment given (plus PATH). */
-export function spawnForgebot(command: string[], env: Record<string, string>): BotProcess {
-  const child = spawn(process.execPath, [BIN, ...command], {
-    cwd: ROOT,
+/**
+ * Runs `forgebot <command>` as a real process with exactly the environment given (plus PATH),
+ * from the sources unless `options.bin` names another entry point (and `cwd` another directory).
+ */
+export function spawnForgebot(command: string[], env: Record<string, string>, options: { bin?: string; cwd?: string } = {}): BotProcess {
+  const child = spawn(process.execPath, [options.bin ?? DEV_BIN, ...command], {
+    cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -22,7 +22,8 @@ export interface ModelRouter {
 export type RouterOptions = {
   /** A number in [0, 1); tests pass a seeded source. */
   random?: () => number;
-  build?: (spec: ModelSpec) => LanguageModel;
+  /** Builds one model; by default the provider's SDK, imported on demand (providers.ts). */
+  build?: (spec: ModelSpec) => LanguageModel | Promise<LanguageModel>;
 };
 
 function pickByWeight(candidates: readonly RoutedModel[], random: () => number): RoutedModel | null {
@@ -36,10 +37,11 @@ function pickByWeight(candidates: readonly RoutedModel[], random: () => number):
   return candidates[candidates.length - 1] ?? null;
 }
 
-export function createModelRouter(specs: readonly ModelSpec[], options: RouterOptions = {}): ModelRouter {
+/** Builds every configured model up front (async: provider SDKs are imported on demand). */
+export async function createModelRouter(specs: readonly ModelSpec[], options: RouterOptions = {}): Promise<ModelRouter> {
   const random = options.random ?? Math.random;
   const build = options.build ?? ((spec: ModelSpec) => createLanguageModel(spec));
-  const models = specs.map((spec) => ({ spec, metadata: metadataOf(spec), model: build(spec) }));
+  const models = await Promise.all(specs.map(async (spec) => ({ spec, metadata: metadataOf(spec), model: await build(spec) })));
   return {
     models,
     choose(input = {}) {

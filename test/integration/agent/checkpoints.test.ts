@@ -37,7 +37,7 @@ describe("checkpoints", () => {
     const files = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`src/module-${i}.ts`, `export const value${i} = ${i};\n`]));
     model.script = (r) =>
       r.toolResults < 49 ? { kind: "tools", calls: [{ name: "read_file", input: { path: `src/module-${r.toolResults % 20}.ts` } }] } : { kind: "text", text: "Read all fifty." };
-    const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)]);
+    const deps = await agentDeps(database.db, [compatible("solo", model.baseUrl)]);
     const session = await newSession(database.db, threadRef(++thread));
     const writesBefore = await counter("write", "ok");
 
@@ -67,7 +67,7 @@ describe("checkpoints", () => {
       if (r.toolResults + 1 === hangAt) return { kind: "hang" };
       return r.toolResults < 4 ? { kind: "tools", calls: [{ name: "list_directory", input: {} }] } : { kind: "text", text: "done" };
     };
-    const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)]);
+    const deps = await agentDeps(database.db, [compatible("solo", model.baseUrl)]);
     const session = await newSession(database.db, threadRef(++thread));
     const shutdown = new AbortController();
     const first = createChatFlow(deps).run(session, flowContext(memoryForge(), shutdown.signal));
@@ -86,7 +86,7 @@ describe("checkpoints", () => {
 
   it("the wall-clock limit ends the session with a timeout and a checkpoint", async () => {
     model.script = () => ({ kind: "hang" });
-    const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)], { limits: { ...LIMITS, timeoutMs: 300 } });
+    const deps = await agentDeps(database.db, [compatible("solo", model.baseUrl)], { limits: { ...LIMITS, timeoutMs: 300 } });
     const session = await newSession(database.db, threadRef(++thread));
     const error = await createChatFlow(deps).run(session, flowContext()).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(FlowError);
@@ -124,7 +124,7 @@ describe("checkpoints", () => {
 
     // The agent, finding its next seq taken, hands the session over instead of failing it.
     model.script = () => ({ kind: "text", text: "late" });
-    const racing = { ...agentDeps(database.db, [compatible("solo", model.baseUrl)]) };
+    const racing = { ...(await agentDeps(database.db, [compatible("solo", model.baseUrl)])) };
     const stale = { ...racing, checkpoints: { ...racing.checkpoints, list: async () => [] } };
     await expect(createChatFlow(stale).run(session, flowContext())).rejects.toBeInstanceOf(RunInterruptedError);
   });
@@ -138,7 +138,7 @@ describe("checkpoints", () => {
     expect([await counter("write", "error"), await counter("read", "error")]).toEqual([writes + 1, reads + 1]);
 
     const session = await newSession(database.db, threadRef(++thread));
-    const deps = agentDeps(database.db, [compatible("solo", model.baseUrl)], { checkpoints: broken });
+    const deps = await agentDeps(database.db, [compatible("solo", model.baseUrl)], { checkpoints: broken });
     await expect(createChatFlow(deps).run(session, flowContext())).rejects.toBeInstanceOf(RunInterruptedError);
     expect(model.requests).toHaveLength(0);
   });

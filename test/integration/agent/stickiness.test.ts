@@ -65,7 +65,7 @@ beforeEach(() => {
 
 describe("provider stickiness", () => {
   it("on: 20 follow-up sessions in one thread all go to the provider chosen first", async () => {
-    const deps = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: seeded(7) }) });
+    const deps = await agentDeps(database.db, specs, { router: await createModelRouter(specs, { random: seeded(7) }) });
     const sessions = await runFollowUps(301, 20, deps);
     const first = sessions[0]!.selectedModelMetadata as { name: string };
     expect(served()[first.name]).toBe(20);
@@ -74,7 +74,7 @@ describe("provider stickiness", () => {
   });
 
   it("off: the same 20 sessions spread over the providers by weight", async () => {
-    const deps = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: seeded(7) }), stickiness: async () => false });
+    const deps = await agentDeps(database.db, specs, { router: await createModelRouter(specs, { random: seeded(7) }), stickiness: async () => false });
     const sessions = await runFollowUps(302, 20, deps);
     const counts = served();
     expect(Object.values(counts).filter((n) => n > 0).length).toBe(3);
@@ -83,7 +83,7 @@ describe("provider stickiness", () => {
   });
 
   it("the chosen provider failing: fall back, record the switch, and stick to the new one", async () => {
-    const deps = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: seeded(11) }) });
+    const deps = await agentDeps(database.db, specs, { router: await createModelRouter(specs, { random: seeded(11) }) });
     const [first] = await runFollowUps(303, 1, deps);
     const chosen = (first!.selectedModelMetadata as { name: keyof typeof servers }).name;
     servers[chosen].script = () => ({ kind: "error", status: 500 });
@@ -103,10 +103,10 @@ describe("provider stickiness", () => {
   });
 
   it("a provider no longer configured is replaced, and the switch is recorded", async () => {
-    const deps = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: () => 0 }) });
+    const deps = await agentDeps(database.db, specs, { router: await createModelRouter(specs, { random: () => 0 }) });
     const [first] = await runFollowUps(304, 1, deps);
     expect(first!.selectedModelMetadata).toMatchObject({ name: "alpha" });
-    const withoutAlpha = agentDeps(database.db, specs.slice(1), { router: createModelRouter(specs.slice(1), { random: () => 0 }) });
+    const withoutAlpha = await agentDeps(database.db, specs.slice(1), { router: await createModelRouter(specs.slice(1), { random: () => 0 }) });
     const [next] = await runFollowUps(304, 1, withoutAlpha);
     expect(next!.selectedModelMetadata).toMatchObject({ name: "beta" });
     const { rows } = await database.db.query("SELECT data FROM session_events WHERE kind = 'model_switched' AND session_id = $1", [next!.id]);
@@ -118,7 +118,7 @@ describe("provider stickiness", () => {
     [false, "alpha"],
   ])("a resumed session (stickiness %s) is answered by %s", async (sticky, expected) => {
     const sessionsStore = createSessionStore(database.db);
-    const firstRun = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: () => 0.99 }), stickiness: async () => sticky });
+    const firstRun = await agentDeps(database.db, specs, { router: await createModelRouter(specs, { random: () => 0.99 }), stickiness: async () => sticky });
     servers.gamma.script = () => ({ kind: "tools", calls: [{ name: "ask_user", input: { question: "Which branch?" } }] });
     const session = await newSession(database.db, threadRef(sticky ? 305 : 306));
     expect(await createChatFlow(firstRun).run(session, flowContext())).toMatchObject({ kind: "input_required", question: "Which branch?" });
@@ -129,7 +129,7 @@ describe("provider stickiness", () => {
     const input = { run: 2, text: "main", triggerKey: `answer-${session.id}`, actor: { id: "2", login: "bob" }, createdAt: new Date().toISOString() };
     await sessionsStore.update(session.id, { runSeq: 2, callbackContext: { ...paused.callbackContext, inputs: [input] } });
     const resumed = await sessionsStore.transition(session.id, "resume");
-    const secondRun = agentDeps(database.db, specs, { router: createModelRouter(specs, { random: () => 0 }), stickiness: async () => sticky });
+    const secondRun = await agentDeps(database.db, specs, { router: await createModelRouter(specs, { random: () => 0 }), stickiness: async () => sticky });
     expect(await createChatFlow(secondRun).run(resumed, flowContext())).toMatchObject({ kind: "finished", markdown: "answer" });
     const last = servers[expected as keyof typeof servers].requests.at(-1)!;
     expect(last.raw).toContain("Which branch?");

@@ -68,10 +68,10 @@ export function flowContext(forge: ForgeClient = memoryForge(), signal: AbortSig
 
 export type RecordedMetrics = { calls: [string, ModelCallOutcome][] };
 
-export function agentDeps(db: Db, specs: ModelSpec[], overrides: Partial<AgentDeps> = {}): AgentDeps & { recorded: RecordedMetrics } {
+export async function agentDeps(db: Db, specs: ModelSpec[], overrides: Partial<AgentDeps> = {}): Promise<AgentDeps & { recorded: RecordedMetrics }> {
   const recorded: RecordedMetrics = { calls: [] };
   return {
-    router: createModelRouter(specs),
+    router: overrides.router ?? (await createModelRouter(specs)),
     checkpoints: createCheckpointStore(db),
     sessions: createSessionStore(db),
     stickiness: async () => true,

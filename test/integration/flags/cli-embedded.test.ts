@@ -19,7 +19,7 @@ async function freePort(): Promise<number> {
 }
 
 function feature(args: string[], port: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["bin/forgebot.js", "feature", ...args], {
+  const child = spawn(process.execPath, ["bin/forgebot-dev.js", "feature", ...args], {
     cwd: REPO_ROOT,
     // No DATABASE_URL: the embedded database under DATA_DIR.
     env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port), FEATURE_FLAGS_DIR: FIXTURE_DEFINITIONS, FEATURE_GROUPS_FILE: FIXTURE_GROUPS, LOG_LEVEL: "silent" },

@@ -13,9 +13,9 @@ type Run = { code: number | null; stdout: string; stderr: string };
 let database: TestDatabase;
 const tmp = mkdtempSync(path.join(tmpdir(), "forgebot-cli-"));
 
-/** `node bin/forgebot.js feature …` in its own process, against this file's database. */
+/** `node bin/forgebot-dev.js feature …` in its own process, against this file's database. */
 function feature(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ["bin/forgebot.js", "feature", ...args], {
+  const child = spawn(process.execPath, ["bin/forgebot-dev.js", "feature", ...args], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? "",

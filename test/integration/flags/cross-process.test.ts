@@ -92,7 +92,7 @@ describe("across processes", () => {
 
     // A third process, the CLI, turns it off for everyone.
     const before = states().length;
-    const cli = spawn(process.execPath, ["bin/forgebot.js", "feature", "set", "default_on", "false"], {
+    const cli = spawn(process.execPath, ["bin/forgebot-dev.js", "feature", "set", "default_on", "false"], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? "", DATABASE_URL: database.url, FEATURE_FLAGS_DIR: FIXTURE_DEFINITIONS, FEATURE_GROUPS_FILE: FIXTURE_GROUPS, LOG_LEVEL: "silent" },
     });

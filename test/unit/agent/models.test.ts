@@ -75,22 +75,22 @@ describe("model specs from the environment and MODELS_FILE", () => {
     expect((error as Error).message).not.toContain("\n");
   });
 
-  it("builds an AI SDK model for every provider kind", () => {
+  it("builds an AI SDK model for every provider kind, importing each provider's SDK on demand", async () => {
     const kinds: ModelSpec["provider"][] = ["openai", "openai-compatible", "anthropic", "bedrock", "vertex"];
-    const built = kinds.map((provider) => createLanguageModel(spec("m", { provider, apiKey: "k", region: "us-east-1", project: "p", location: "us-central1" })));
+    const built = await Promise.all(kinds.map((provider) => createLanguageModel(spec("m", { provider, apiKey: "k", region: "us-east-1", project: "p", location: "us-central1" }))));
     expect(built.map((m) => (typeof m === "string" ? m : m.provider.split(".")[0]))).toEqual(["openai", "openai-compatible", "anthropic", "amazon-bedrock", "google"]);
   });
 });
 
 describe("the router", () => {
-  it("picks among default models by weight", () => {
-    const router = createModelRouter([spec("a", { weight: 1 }), spec("b", { weight: 3 }), spec("c", { isDefault: false, weight: 100 })], { build: fakeBuild, random: () => 0 });
-    const at = (r: number) => createModelRouter(router.models.map((m) => m.spec), { build: fakeBuild, random: () => r }).choose()?.routed.spec.name;
-    expect([at(0), at(0.24), at(0.26), at(0.99)]).toEqual(["a", "a", "b", "b"]);
+  it("picks among default models by weight", async () => {
+    const router = await createModelRouter([spec("a", { weight: 1 }), spec("b", { weight: 3 }), spec("c", { isDefault: false, weight: 100 })], { build: fakeBuild, random: () => 0 });
+    const at = async (r: number) => (await createModelRouter(router.models.map((m) => m.spec), { build: fakeBuild, random: () => r })).choose()?.routed.spec.name;
+    expect(await Promise.all([at(0), at(0.24), at(0.26), at(0.99)])).toEqual(["a", "a", "b", "b"]);
   });
 
-  it("keeps the preferred model, falls back outside the defaults, and runs out", () => {
-    const router = createModelRouter([spec("a"), spec("b"), spec("c", { isDefault: false })], { build: fakeBuild, random: () => 0 });
+  it("keeps the preferred model, falls back outside the defaults, and runs out", async () => {
+    const router = await createModelRouter([spec("a"), spec("b"), spec("c", { isDefault: false })], { build: fakeBuild, random: () => 0 });
     expect(router.choose({ preferred: { name: "b", provider: "openai-compatible", model: "b" } })).toMatchObject({ how: "preferred", routed: { spec: { name: "b" } } });
     expect(router.choose({ preferred: { name: "gone", provider: "openai", model: "x" } })).toMatchObject({ how: "random", routed: { spec: { name: "a" } } });
     expect(router.choose({ exclude: new Set(["a", "b"]) })).toMatchObject({ how: "fallback", routed: { spec: { name: "c" } } });
