@@ -1,9 +1,9 @@
-import Bottleneck from "bottleneck";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { forgeWrites, forgeWriteWait, rateLimitResponses } from "../metrics/writes.js";
 import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type ThreadRef } from "../sessions/forge-port.js";
 import { markerKind } from "../sessions/notes.js";
+import { createLocalWindowLog, createRedisWindowLog, type Window, type WindowLog } from "./sliding-window.js";
 
 export type WriteKind = "started_note" | "reply" | "notice" | "delete";
 
@@ -19,33 +19,21 @@ export interface WriteBudget {
   run<T>(target: WriteTarget, kind: WriteKind, fn: () => Promise<T>): Promise<T>;
 }
 
-/** Per-forge limits per scope: note posts (content-creating) and, apart, note deletes. */
+/** Per-forge limits per scope: content-creating writes (note posts …) and, apart, note deletes. */
 export type ForgeLimits = { perMinute: number; perHour: number | null; deletesPerMinute: number };
 
 /** Lower runs first: a late started note is what users see; a late delete is cosmetic. */
 const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, delete: 6 };
-const MAX_RATE_LIMIT_RETRIES = 5;
-
+/** Kinds that may use the whole window (deletes have a lane of their own); the rest leave a reserve for them (see RESERVE). */
+const URGENT: ReadonlySet<WriteKind> = new Set(["started_note", "notice", "delete"]);
 /**
- * A token bucket whose capacity is half the budget and whose refill is the other half per
- * window: no window of that length ever sees more than the budget (GitHub's limits are sliding),
- * and a quiet installation can still burst half of it at once.
+ * The share of each window only urgent writes may use: a flood of replies never leaves a new
+ * mention's started note waiting for the window to slide.
  */
-function bucket(perWindow: number, windowMs: number): Bottleneck.ConstructorOptions {
-  const burst = Math.max(1, Math.floor(perWindow / 2));
-  const refill = Math.max(1, perWindow - burst);
-  return { reservoir: burst, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: Math.ceil(windowMs / refill), reservoirIncreaseMaximum: burst };
-}
-
-/** Bottleneck's state for a limiter is gone from Redis (a restart without persistence). */
-function lostState(err: unknown): boolean {
-  return err instanceof Error && err.message.includes("SETTINGS_KEY_NOT_FOUND");
-}
-
-/** A write dropped because its limiter was stopped after losing its state. */
-function stoppedLimiter(err: unknown): boolean {
-  return err instanceof Bottleneck.BottleneckError && /stopped/i.test(err.message);
-}
+const RESERVE = 0.1;
+const MAX_RATE_LIMIT_RETRIES = 5;
+/** Longest sleep between two admission attempts: another process may free a slot sooner. */
+const MAX_POLL_MS = 1000;
 
 function retryAfterMs(err: unknown): number | null {
   if (!(err instanceof ForgeApiError)) return null;
@@ -55,132 +43,182 @@ function retryAfterMs(err: unknown): number | null {
 
 export type WriteBudgetOptions = {
   limits: Record<ForgeName, ForgeLimits> & { windowMs?: number };
-  /** With Redis, every process shares each scope's budget and pauses. */
+  /** With Redis, every process shares each scope's windows and pauses. */
   redisUrl?: string | null;
-  /** Namespaces the Redis keys (the queue prefix). */
+  /** Namespaces the Redis keys. */
   prefix: string;
   log: Logger;
 };
 
 export type ClosableWriteBudget = WriteBudget & { close(): Promise<void> };
 
+type Waiter = { priority: number; seq: number; urgent: boolean; admit(): void; refuse(err: Error): void };
+
+/** The writes of one scope and lane waiting for admission, highest priority (then oldest) first. */
+class Lane {
+  readonly waiting: Waiter[] = [];
+  pumping = false;
+  /** Ends the pump's current sleep: a better waiter arrived. */
+  wake: () => void = () => undefined;
+  constructor(
+    readonly key: string,
+    /** The windows urgent writes see; the others see each limit less its reserve. */
+    readonly windows: readonly Window[],
+  ) {}
+  windowsFor(waiter: Waiter): readonly Window[] {
+    if (waiter.urgent) return this.windows;
+    return this.windows.map((w) => ({ ms: w.ms, limit: Math.max(1, w.limit - Math.max(w.limit > 2 ? 1 : 0, Math.floor(w.limit * RESERVE))) }));
+  }
+  best(): Waiter | undefined {
+    let best: Waiter | undefined;
+    for (const w of this.waiting) if (!best || w.priority < best.priority || (w.priority === best.priority && w.seq < best.seq)) best = w;
+    return best;
+  }
+  remove(waiter: Waiter): void {
+    this.waiting.splice(this.waiting.indexOf(waiter), 1);
+  }
+}
+
 /**
- * Schedules every forge write through Bottleneck limiters keyed by scope, in priority order.
- * A 429 or secondary-rate-limit answer pauses the whole scope for its Retry-After and the write
- * is retried, so one throttled request slows the installation instead of failing the session.
+ * The forge write budget: per scope, content-creating writes share one lane limited to the
+ * forge's documented limit in every sliding minute (and hour: GitHub's 500), deletes another.
+ * Admission is a sliding-window log (forges/sliding-window.ts) shared through Redis when it is
+ * configured, so the whole documented limit is usable and never exceeded in any window. Within
+ * a process, waiting writes go in priority order. A 429 or secondary-limit 403 pauses the lane
+ * for its Retry-After (shared through Redis) and the post is retried.
  */
 export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBudget {
-  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 3 }) : null;
-  redis?.on("error", (err: unknown) => options.log.warn({ err }, "write budget redis error"));
-  const connection = redis ? new Bottleneck.IORedisConnection({ client: redis }) : null;
-  connection?.on("error", (err: unknown) => options.log.warn({ err }, "write budget limiter error"));
-  const shared = (id: string): Bottleneck.ConstructorOptions =>
-    connection ? { id: `${options.prefix}-${id}`, datastore: "ioredis", connection, clearDatastore: false, timeout: 3_600_000 } : {};
-
+  const { log } = options;
   const minuteMs = options.limits.windowMs ?? 60_000;
-  const groups = new Map<string, Bottleneck.Group>();
-  /** Limiters whose Redis state was lost; they are stopped and replaced. */
-  const lost = new WeakSet<Bottleneck>();
-  function group(name: string, settings: Bottleneck.ConstructorOptions): Bottleneck.Group {
-    let found = groups.get(name);
-    if (!found) {
-      found = new Bottleneck.Group({ ...settings, ...shared(`writes-${name}`) });
-      // A limiter reports datastore failures (Redis away or restarted empty) as 'error' events,
-      // and a write waiting in it would then wait forever: a limiter whose state is lost is
-      // stopped, its waiting writes fail with a stop error, and each one resets the scope and
-      // retries on a fresh limiter.
-      found.on("created", (created: Bottleneck) => {
-        created.on("error", (err: unknown) => {
-          options.log.warn({ err, limiter: name }, "write budget limiter error");
-          if (!lostState(err) || lost.has(created)) return;
-          lost.add(created);
-          created.stop({ dropWaitingJobs: true }).catch((stopErr: unknown) => options.log.warn({ err: stopErr, limiter: name }, "write budget limiter could not be stopped"));
-        });
-      });
-      groups.set(name, found);
+  // Commands wait for the first connection (and fail after one reconnect attempt): a write
+  // counted before Redis is ready is still counted for every process.
+  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1 }) : null;
+  let redisHealthy = true;
+  redis?.on("error", (err: unknown) => {
+    if (redisHealthy) log.warn({ err }, "write budget: Redis unreachable; counting writes in this process until it is back");
+    redisHealthy = false;
+  });
+  redis?.on("ready", () => {
+    redisHealthy = true;
+  });
+  const shared: WindowLog | null = redis ? createRedisWindowLog(redis, options.prefix) : null;
+  const local = createLocalWindowLog();
+  /** Redis when it answers, this process's own log otherwise: writes never wait on a dead Redis. */
+  async function tryAcquire(key: string, windows: readonly Window[]) {
+    if (shared && redisHealthy) {
+      try {
+        return await shared.tryAcquire(key, windows);
+      } catch (err: unknown) {
+        log.warn({ err, key }, "write budget: Redis did not answer; counting this write locally");
+      }
     }
-    return found;
-  }
-  /**
-   * Note posts of a scope share one queue, so priorities order them (started notes first); the
-   * hourly budget (GitHub) is chained behind it. Deletes create no content and have their own
-   * budget, so a backlog of cosmetic deletes never holds a started note back.
-   */
-  function limiter(forge: ForgeName, scope: string, kind: WriteKind): Bottleneck {
-    const limits = options.limits[forge];
-    if (kind === "delete") return group(`${forge}-deletes`, bucket(limits.deletesPerMinute, minuteMs)).key(scope);
-    const perMinute = group(`${forge}-minute`, bucket(limits.perMinute, minuteMs)).key(scope);
-    if (limits.perHour) perMinute.chain(group(`${forge}-hour`, bucket(limits.perHour, 60 * minuteMs)).key(scope));
-    return perMinute;
+    return local.tryAcquire(key, windows);
   }
 
-  /**
-   * Bottleneck keeps each limiter's settings in Redis; a Redis restart without persistence loses
-   * them and every call then fails with SETTINGS_KEY_NOT_FOUND. Dropping the scope's limiters
-   * makes the next call create them afresh (found by test/faults/redis-restart.test.ts).
-   */
-  async function resetScope(forge: ForgeName, scope: string, onlyLost: boolean): Promise<void> {
-    for (const name of [`${forge}-deletes`, `${forge}-minute`, `${forge}-hour`]) {
-      const group = groups.get(name);
-      const current = group?.limiters().find((l) => l.key === scope)?.limiter;
-      // A write dropped by a stopped limiter resets only that limiter, never its fresh successor.
-      if (!group || !current || (onlyLost && !lost.has(current))) continue;
-      await group.deleteKey(scope).catch((err: unknown) => options.log.warn({ err, scope }, "write budget limiter reset failed"));
+  const lanes = new Map<string, Lane>();
+  let seq = 0;
+  let closed = false;
+  function laneFor(forge: ForgeName, scope: string, kind: WriteKind): Lane {
+    const deletes = kind === "delete";
+    const key = `${scope}-${deletes ? "deletes" : "notes"}`;
+    let lane = lanes.get(key);
+    if (!lane) {
+      const limits = options.limits[forge];
+      const windows: Window[] = deletes
+        ? [{ ms: minuteMs, limit: limits.deletesPerMinute }]
+        : [{ ms: minuteMs, limit: limits.perMinute }, ...(limits.perHour ? [{ ms: 60 * minuteMs, limit: limits.perHour }] : [])];
+      lane = new Lane(key, windows);
+      lanes.set(key, lane);
     }
+    return lane;
   }
 
   const localPauses = new Map<string, number>();
-  async function pausedUntil(scope: string): Promise<number> {
-    const local = localPauses.get(scope) ?? 0;
-    if (!redis) return local;
+  async function pausedUntil(lane: string): Promise<number> {
+    const own = localPauses.get(lane) ?? 0;
+    if (!redis || !redisHealthy) return own;
     const remote = Number(
-      (await redis.get(`${options.prefix}:writes:pause:${scope}`).catch((err: unknown) => {
+      (await redis.get(`${options.prefix}:writes:pause:${lane}`).catch((err: unknown) => {
         // Redis away: this process's own pauses still hold; the write goes on.
-        options.log.warn({ err, scope }, "write budget pause could not be read from Redis");
+        log.warn({ err, lane }, "write budget pause could not be read from Redis");
         return null;
       })) ?? 0,
     );
-    return Math.max(local, remote);
+    return Math.max(own, remote);
   }
-  async function pause(scope: string, ms: number): Promise<void> {
+  async function pause(lane: string, ms: number): Promise<void> {
     const until = Date.now() + ms;
-    localPauses.set(scope, Math.max(until, localPauses.get(scope) ?? 0));
-    await redis?.set(`${options.prefix}:writes:pause:${scope}`, String(until), "PX", ms).catch((err: unknown) => {
-      options.log.warn({ err, scope }, "write budget pause could not be shared through Redis; pausing this process only");
+    localPauses.set(lane, Math.max(until, localPauses.get(lane) ?? 0));
+    await redis?.set(`${options.prefix}:writes:pause:${lane}`, String(until), "PX", ms).catch((err: unknown) => {
+      log.warn({ err, lane }, "write budget pause could not be shared through Redis; pausing this process only");
     });
   }
 
-  async function scheduleOnce<T>(forge: ForgeName, scope: string, lane: string, kind: WriteKind, fn: () => Promise<T>): Promise<T> {
-    return limiter(forge, scope, kind).schedule({ priority: PRIORITY[kind], expiration: 120_000 }, async () => {
-      const wait = (await pausedUntil(lane)) - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      return fn();
+  /** Sleeps `ms`, or until a better waiter arrives in the lane. */
+  function sleep(lane: Lane, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      lane.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Admits the lane's waiters one at a time, best first, as its windows allow. */
+  async function pump(lane: Lane): Promise<void> {
+    if (lane.pumping) return;
+    lane.pumping = true;
+    try {
+      for (let next = lane.best(); next && !closed; next = lane.best()) {
+        const paused = (await pausedUntil(lane.key)) - Date.now();
+        if (paused > 0) {
+          await sleep(lane, Math.min(paused, MAX_POLL_MS));
+          continue;
+        }
+        const acquired = await tryAcquire(lane.key, lane.windowsFor(next));
+        if (!acquired.ok) {
+          await sleep(lane, Math.max(1, Math.min(acquired.retryInMs, MAX_POLL_MS)));
+          continue;
+        }
+        lane.remove(next);
+        next.admit();
+      }
+    } finally {
+      lane.pumping = false;
+    }
+  }
+
+  function admission(lane: Lane, kind: WriteKind): Promise<void> {
+    if (closed) return Promise.reject(new Error("the write budget is closed"));
+    return new Promise<void>((admit, refuse) => {
+      const waiter = { priority: PRIORITY[kind], seq: seq++, urgent: URGENT.has(kind), admit, refuse };
+      const best = lane.best();
+      lane.waiting.push(waiter);
+      if (best && waiter.priority < best.priority) lane.wake();
+      void pump(lane).catch((err: unknown) => log.error({ err, lane: lane.key }, "write budget admission failed"));
     });
   }
 
   return {
     async run(target, kind, fn) {
       const { forge, scope } = target;
-      // Posts and deletes pause apart: a delete's rate limit must not hold a reply back.
-      const lane = `${scope}-${kind === "delete" ? "deletes" : "notes"}`;
+      const lane = laneFor(forge, scope, kind);
       const queuedAt = Date.now();
       for (let attempt = 0; ; attempt++) {
+        await admission(lane, kind);
         try {
-          const result = await scheduleOnce(forge, scope, lane, kind, fn);
+          const result = await fn();
           forgeWrites.inc({ forge, kind, outcome: "ok" });
           forgeWriteWait.observe({ forge, kind }, (Date.now() - queuedAt) / 1000);
           return result;
         } catch (err: unknown) {
-          if ((lostState(err) || stoppedLimiter(err)) && attempt < MAX_RATE_LIMIT_RETRIES) {
-            options.log.warn({ forge, scope }, "write budget state lost in Redis; recreating the limiter");
-            await resetScope(forge, scope, stoppedLimiter(err));
-            continue;
-          }
           const wait = retryAfterMs(err);
           if (wait !== null) {
             rateLimitResponses.inc({ forge });
-            options.log.warn({ forge, scope, kind, waitMs: wait }, "forge rate limit hit; pausing this scope's writes");
-            await pause(lane, wait);
+            log.warn({ forge, scope, kind, waitMs: wait }, "forge rate limit hit; pausing this scope's writes");
+            await pause(lane.key, wait);
           }
           if (wait === null || kind === "delete" || attempt >= MAX_RATE_LIMIT_RETRIES) {
             forgeWrites.inc({ forge, kind, outcome: wait === null ? "error" : "rate_limited" });
@@ -190,14 +228,10 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
       }
     },
     async close() {
-      // Closing is best effort (Redis may be gone already); each failure is logged, none stops the rest.
-      const closing = (what: string) => (err: unknown) => options.log.debug({ err, what }, "write budget close step failed");
-      const limiters = [...groups.values()].flatMap((g) => g.limiters().map((l) => l.limiter));
-      await Promise.all(limiters.map((l) => Promise.resolve(l.disconnect(false)).catch(closing("limiter"))));
-      await Promise.all([...groups.values()].map((g) => Promise.resolve(g.disconnect(false)).catch(closing("group"))));
-      // The connection duplicated our client for pub/sub; closing it closes both.
-      await connection?.disconnect(false).catch(closing("connection"));
-      if (redis) redis.disconnect();
+      closed = true;
+      // Nothing may be left waiting for an admission that will never come.
+      for (const lane of lanes.values()) for (const waiter of lane.waiting.splice(0)) waiter.refuse(new Error("the write budget is closed"));
+      redis?.disconnect();
     },
   };
 }

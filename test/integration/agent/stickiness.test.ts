@@ -26,7 +26,7 @@ function served(): Record<string, number> {
   return Object.fromEntries(Object.entries(servers).map(([name, s]) => [name, s.requests.length]));
 }
 
-async function runFollowUps(thread: number, count: number, deps: ReturnType<typeof agentDeps>): Promise<Session[]> {
+async function runFollowUps(thread: number, count: number, deps: Awaited<ReturnType<typeof agentDeps>>): Promise<Session[]> {
   const sessions: Session[] = [];
   for (let i = 0; i < count; i++) {
     const session = await newSession(database.db, threadRef(thread), `question ${i}`);
