@@ -125,7 +125,9 @@ describe("write budget", () => {
       const write = (x: ClosableWriteBudget) => x.run(thread, "reply", async () => void stamps.push(Date.now() - started));
       await Promise.all(Array.from({ length: 16 }, (_, i) => write(i % 2 ? a : c)));
       // A reply may use 9 of the 10: one is kept for started notes.
-      expect(stamps.filter((t) => t < 300)).toHaveLength(9);
+      // Measured from the first admission: connecting to Redis may take a while under load.
+      const first = Math.min(...stamps);
+      expect(stamps.filter((t) => t - first < 300)).toHaveLength(9);
       expect(maxInAnyWindow(stamps, 1000)).toBeLessThanOrEqual(10);
     } finally {
       await Promise.all([a.close(), c.close()]);
