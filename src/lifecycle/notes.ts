@@ -22,12 +22,9 @@ export async function ensureSessionNote(
   note: { run: number; marker: string; body: string },
 ) {
   const thread = session.callbackContext.thread;
-  const intent = `${what}_intent`;
-  if (await deps.sessions.hasEvent(session.id, intent, note.run)) {
+  if (!(await deps.sessions.claimIntent(session.id, `${what}_intent`, note.run))) {
     const existing = await client.findNoteByMarker(thread, note.marker, session.createdAt);
     if (existing) return { note: existing, posted: false };
-  } else {
-    await deps.sessions.addEvent(session.id, intent, { run: note.run });
   }
   return { note: await client.postNote(thread, note.body), posted: true };
 }

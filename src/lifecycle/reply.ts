@@ -29,14 +29,12 @@ async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: 
   if (!note || session.startedNoteDeletedAt) return;
   try {
     await client.deleteNote(session.callbackContext.thread, note);
-    await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() });
-    await deps.sessions.addEvent(session.id, "started_note_deleted", { noteId: note.id });
+    await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() }, { kind: "started_note_deleted", data: { noteId: note.id } });
     deps.metrics.startedNoteDeleted(session.forge, "deleted");
   } catch (err: unknown) {
     const status = err instanceof ForgeApiError ? err.status : undefined;
     if (status === 404) {
-      await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() });
-      await deps.sessions.addEvent(session.id, "started_note_deleted", { noteId: note.id, alreadyGone: true });
+      await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() }, { kind: "started_note_deleted", data: { noteId: note.id, alreadyGone: true } });
       deps.metrics.startedNoteDeleted(session.forge, "already_gone");
       return;
     }
@@ -54,11 +52,11 @@ async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: 
  * Run again after the reply went out, it only retries a started-note deletion that failed.
  */
 export async function deliverSession(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
-  await deps.sessions.withLock(sessionId, () => deliverLocked(deps, sessionId, run));
+  await deps.sessions.withLock(sessionId, (session) => deliverLocked(deps, session, run));
 }
 
-async function deliverLocked(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
-  const session = await deps.sessions.getSession(sessionId);
+async function deliverLocked(deps: LifecycleDeps, session: Session, run: number): Promise<void> {
+  const sessionId = session.id;
   if (session.runSeq !== run || !owesDelivery(session)) return;
   const replied = hasReplied(session);
   const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
@@ -69,12 +67,8 @@ async function deliverLocked(deps: LifecycleDeps, sessionId: number, run: number
 
   try {
     const { note, posted } = await ensureSessionNote(deps, client, session, "reply", { run, marker: replyMarker(session.id, run), body: replyBody(deps, session) });
-    // The event before the session row: whoever sees the reply recorded finds its event too.
-    await deps.sessions.addEvent(sessionId, posted ? "reply_posted" : "reply_found", { noteId: note.id, run });
-    await deps.sessions.update(sessionId, {
-      replyNoteId: note.id,
-      callbackContext: { ...(await deps.sessions.getSession(sessionId)).callbackContext, replyNote: note, replyRun: run },
-    });
+    // The reply's id and its event in one statement: whoever sees the reply recorded finds its event too.
+    await deps.sessions.update(sessionId, { replyNoteId: note.id, contextPatch: { replyNote: note, replyRun: run } }, { kind: posted ? "reply_posted" : "reply_found", data: { noteId: note.id, run } });
     deps.metrics.replyDelivered(session.forge, posted ? "posted" : "found_existing");
   } catch (err: unknown) {
     deps.metrics.replyDelivered(session.forge, "failed");

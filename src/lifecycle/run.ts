@@ -1,6 +1,7 @@
 import { FlowError, RunInterruptedError } from "../sessions/errors.js";
 import type { ErrorReason } from "../sessions/notes.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
+import { deliverSession } from "./reply.js";
 import type { Session } from "../sessions/session.js";
 import { isTerminal } from "../sessions/state-machine.js";
 
@@ -27,10 +28,22 @@ function abortion(signal: AbortSignal): Promise<never> {
   });
 }
 
-async function fail(deps: LifecycleDeps, session: Session, reason: ErrorReason, detail: string): Promise<void> {
-  await deps.sessions.update(session.id, { errorReason: reason });
+async function fail(deps: LifecycleDeps, session: Session, reason: ErrorReason, detail: string): Promise<Session> {
   await deps.sessions.addEvent(session.id, "error", { reason, detail: detail.slice(0, 2000) });
-  await deps.sessions.transition(session.id, reason === "stopped" ? "stop" : "drop", { reason });
+  return deps.sessions.transition(session.id, reason === "stopped" ? "stop" : "drop", { reason }, { errorReason: reason });
+}
+
+/**
+ * Answers in the thread right away (one job fewer per session); when that fails, the deliver
+ * job takes over with its retries. Delivery is idempotent, so both may run.
+ */
+async function deliverNow(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
+  try {
+    await deliverSession(deps, sessionId, run);
+  } catch (err: unknown) {
+    deps.log.debug({ err, sessionId }, "delivery after the run failed; queueing the deliver job");
+    await deps.queue.enqueueDeliver(sessionId, run);
+  }
 }
 
 /**
@@ -42,7 +55,7 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
   let session = await deps.sessions.getSession(sessionId);
   const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
   if (session.runSeq !== run || session.status !== "created" && session.status !== "running") {
-    await deps.queue.enqueueDeliver(sessionId, session.runSeq);
+    await deliverNow(deps, sessionId, session.runSeq);
     return;
   }
   session = await deps.sessions.transition(sessionId, session.status === "created" ? "start" : "retry", { run });
@@ -52,6 +65,7 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
   shutdown.addEventListener("abort", onShutdown, { once: true });
   const stopWatch = watchForStop(deps, sessionId, controller);
   const forge = deps.forges.forgeFor(session.forge);
+  let ended: Session = session;
   try {
     const running = deps.flows.flowFor(session.flow).run(session, {
       signal: controller.signal,
@@ -67,29 +81,25 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
     const outcome = await Promise.race([running, abortion(controller.signal)]);
     if (controller.signal.aborted) throw controller.signal.reason;
     const usage = { ...session.usage, ...outcome.usage, durationMs: Date.now() - session.createdAt.getTime() };
-    if (outcome.kind === "finished") {
-      await deps.sessions.update(sessionId, { result: outcome.markdown, usage });
-      await deps.sessions.transition(sessionId, "finish");
-    } else {
-      await deps.sessions.update(sessionId, { result: outcome.question, usage });
-      await deps.sessions.transition(sessionId, "require_input");
-    }
+    // The outcome and the status change in one statement; a session stopped meanwhile keeps neither.
+    if (outcome.kind === "finished") ended = await deps.sessions.transition(sessionId, "finish", {}, { result: outcome.markdown, usage });
+    else ended = await deps.sessions.transition(sessionId, "require_input", {}, { result: outcome.question, usage });
   } catch (err: unknown) {
     const reason = controller.signal.reason ?? err;
     if (reason instanceof RunInterruptedError) throw reason;
     const current = await deps.sessions.getSession(sessionId);
+    ended = current;
     if (!isTerminal(current.status)) {
-      if (reason instanceof FlowError) await fail(deps, current, reason.reason, reason.message);
+      if (reason instanceof FlowError) ended = await fail(deps, current, reason.reason, reason.message);
       else {
         log.error({ err }, "flow failed unexpectedly");
-        await fail(deps, current, "internal", err instanceof Error ? err.message : String(err));
+        ended = await fail(deps, current, "internal", err instanceof Error ? err.message : String(err));
       }
     }
   } finally {
     stopWatch();
     shutdown.removeEventListener("abort", onShutdown);
   }
-  const ended = await deps.sessions.getSession(sessionId);
   deps.metrics.sessionFinished(ended.forge, ended.status, (Date.now() - ended.createdAt.getTime()) / 1000);
-  await deps.queue.enqueueDeliver(sessionId, run);
+  await deliverNow(deps, sessionId, run);
 }

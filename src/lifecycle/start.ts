@@ -12,9 +12,8 @@ import { ensureSessionNote } from "./notes.js";
  */
 export async function startSession(deps: LifecycleDeps, session: Session, client: ForgeClient, receivedAt?: Date): Promise<void> {
   const run = session.runSeq;
-  await deps.sessions.withLock(session.id, async () => {
-    // Re-read under the lease: a concurrent run of this job may have posted the note already.
-    const current = await deps.sessions.getSession(session.id);
+  await deps.sessions.withLock(session.id, async (current) => {
+    // Read as the lease was taken: a concurrent run of this job may have posted the note already.
     if (current.runSeq !== run) return;
     if (current.startedNoteId && current.callbackContext.startedNote !== undefined) return;
     if (current.status !== "created" && current.status !== "running") {
@@ -23,12 +22,11 @@ export async function startSession(deps: LifecycleDeps, session: Session, client
     }
     const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
     const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body });
-    const latest = await deps.sessions.getSession(current.id);
-    await deps.sessions.update(current.id, {
-      startedNoteId: note.id,
-      callbackContext: { ...latest.callbackContext, startedNote: note },
-    });
-    await deps.sessions.addEvent(current.id, "started_note_posted", { noteId: note.id, run, found: !posted });
+    await deps.sessions.update(
+      current.id,
+      { startedNoteId: note.id, contextPatch: { startedNote: note } },
+      { kind: "started_note_posted", data: { noteId: note.id, run, found: !posted } },
+    );
     if (receivedAt) deps.metrics.startedNoteLatency(current.forge, (Date.now() - receivedAt.getTime()) / 1000);
   });
   await deps.queue.enqueueRun(session.id, run);

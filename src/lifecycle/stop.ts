@@ -17,8 +17,7 @@ export async function stopFromMention(deps: LifecycleDeps, stored: StoredMention
     await ensureNote(client, mention.thread, noticeMarker(`stop delivery=${stored.deliveryKey}`), nothingToStopNote(stored.deliveryKey));
     return undefined;
   }
-  await deps.sessions.update(active.id, { errorReason: "stopped" });
-  await deps.sessions.transition(active.id, "stop", { by: mention.actor.login });
+  await deps.sessions.transition(active.id, "stop", { by: mention.actor.login }, { errorReason: "stopped" });
   // A running worker notices the status and aborts; a session with no worker is answered here.
   await deps.queue.enqueueDeliver(active.id, active.runSeq);
   return active.id;

@@ -16,7 +16,12 @@ export type SessionPatch = Partial<{
   runSeq: number;
   selectedModelMetadata: Record<string, unknown>;
   callbackContext: Session["callbackContext"];
+  /** Keys merged into the callback context (the rest of it left as it is). */
+  contextPatch: Partial<Session["callbackContext"]>;
 }>;
+
+/** An event recorded in the same statement as the change it describes. */
+export type PatchEvent = { kind: string; data?: Record<string, unknown> };
 
 /** Postgres-backed sessions. `getX` throws when missing, `findX` returns null. */
 export interface SessionStore {
@@ -24,14 +29,21 @@ export interface SessionStore {
   createSession(input: NewSession): Promise<{ session: Session; created: boolean }>;
   findSession(id: number): Promise<Session | null>;
   getSession(id: number): Promise<Session>;
-  /** Applies a state machine event with compare-and-set and records a status event. */
-  transition(id: number, event: SessionEvent, data?: Record<string, unknown>): Promise<Session>;
-  update(id: number, patch: SessionPatch): Promise<Session>;
+  /**
+   * Applies a state machine event with compare-and-set and records a status event (and `patch`,
+   * in the same statement). Asking for the status it is in succeeds; a disallowed event throws
+   * InvalidTransitionError.
+   */
+  transition(id: number, event: SessionEvent, data?: Record<string, unknown>, patch?: SessionPatch): Promise<Session>;
+  /** Applies `patch` (and records `event` in the same statement). */
+  update(id: number, patch: SessionPatch, event?: PatchEvent): Promise<Session>;
   /** Refreshes `updated_at`, the heartbeat the reaper watches. */
   touch(id: number): Promise<void>;
   addEvent(id: number, kind: string, data?: Record<string, unknown>): Promise<void>;
   /** True when the session has an event of `kind` recorded for `run`. */
   hasEvent(id: number, kind: string, run: number): Promise<boolean>;
+  /** Records an event of `kind` for `run` unless one is recorded: true for the first claim. */
+  claimIntent(id: number, kind: string, run: number): Promise<boolean>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
   /**
    * Runs `fn` holding the session's note lease (a lease on the session row, renewed while `fn`
@@ -39,7 +51,7 @@ export interface SessionStore {
    * wrongly declared stalled under load. Throws SessionBusyError when another worker holds it;
    * the job retries and then finds the note. A crashed holder's lease runs out by itself.
    */
-  withLock<T>(id: number, fn: () => Promise<T>): Promise<T>;
+  withLock<T>(id: number, fn: (session: Session) => Promise<T>): Promise<T>;
 }
 
 export type StoredMention = {

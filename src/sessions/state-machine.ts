@@ -62,6 +62,11 @@ export function isTerminal(status: SessionStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
+/** The status `event` leads to. */
+export function targetOf(event: SessionEvent): SessionStatus {
+  return RULES[event].to;
+}
+
 /** Statuses from which `event` may fire (the compare-and-set guard). */
 export function allowedFrom(event: SessionEvent): readonly SessionStatus[] {
   return RULES[event].from;

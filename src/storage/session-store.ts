@@ -1,8 +1,8 @@
 import type { Command } from "../sessions/command.js";
-import type { SessionPatch, SessionStore } from "../sessions/ports.js";
+import type { PatchEvent, SessionPatch, SessionStore } from "../sessions/ports.js";
 import { conversationKey, type NewSession, type Session, type SessionOrigin } from "../sessions/session.js";
 import { InvalidTransitionError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
-import { allowedFrom, nextStatus, type SessionStatus } from "../sessions/state-machine.js";
+import { allowedFrom, nextStatus, targetOf, type SessionStatus } from "../sessions/state-machine.js";
 import type { Db } from "./pool.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../sessions/logger.js";
@@ -74,7 +74,7 @@ export function toSession(row: SessionRow): Session {
   };
 }
 
-const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
+const PATCH_COLUMNS: Record<Exclude<keyof SessionPatch, "contextPatch">, string> = {
   startedNoteId: "started_note_id",
   startedNoteDeletedAt: "started_note_deleted_at",
   replyNoteId: "reply_note_id",
@@ -85,6 +85,25 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   selectedModelMetadata: "selected_model_metadata",
   callbackContext: "callback_context",
 };
+
+/**
+ * `SET` clauses for a patch, their values appended to `values` (the placeholders number on).
+ * `contextPatch` merges keys into the callback context in SQL, so two writers of different
+ * keys never undo each other.
+ */
+function patchColumns(patch: SessionPatch, values: unknown[]): { sets: string[]; values: unknown[] } {
+  const sets: string[] = [];
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (key === "contextPatch") {
+      sets.push(`callback_context = callback_context || $${values.push(value)}::jsonb`);
+      continue;
+    }
+    const column = PATCH_COLUMNS[key as keyof typeof PATCH_COLUMNS];
+    if (column) sets.push(`${column} = $${values.push(value)}`);
+  }
+  return { sets, values };
+}
 
 export type SessionStoreHooks = {
   onTransition?(status: SessionStatus): void;
@@ -107,6 +126,20 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     await db.query("INSERT INTO session_events (session_id, kind, data) VALUES ($1, $2, $3)", [id, kind, data]);
   }
 
+  async function update(id: number, patch: SessionPatch, event?: PatchEvent): Promise<Session> {
+    const { sets, values } = patchColumns(patch, [id]);
+    const eventSql = event
+      ? `, event AS (INSERT INTO session_events (session_id, kind, data) SELECT id, $${values.push(event.kind)}, $${values.push(event.data ?? {})}::jsonb FROM updated)`
+      : "";
+    const { rows } = await db.query<SessionRow>(
+      `WITH updated AS (UPDATE sessions SET ${[...sets, "updated_at = now()"].join(", ")} WHERE id = $1 RETURNING *)${eventSql}
+       SELECT * FROM updated`,
+      values,
+    );
+    if (!rows[0]) throw new SessionNotFoundError(`session ${id} not found`);
+    return toSession(rows[0]);
+  }
+
   return {
     findSession,
     getSession,
@@ -120,13 +153,20 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
         threadUrl: input.threadUrl,
         triggerCreatedAt: input.triggerCreatedAt,
       };
+      // The row and its `created` event in one statement.
       const { rows } = await db.query<SessionRow>(
-        `INSERT INTO sessions (forge, host, repo_id, repo_path, installation_id, thread_kind, thread_number, discussion_id,
-           trigger_key, trigger_comment_id, actor_id, actor_login, command, prompt, flow, parent_session_id, origin,
-           conversation_key, callback_context)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
-         ON CONFLICT (forge, trigger_key) DO NOTHING
-         RETURNING *`,
+        `WITH created AS (
+           INSERT INTO sessions (forge, host, repo_id, repo_path, installation_id, thread_kind, thread_number, discussion_id,
+             trigger_key, trigger_comment_id, actor_id, actor_login, command, prompt, flow, parent_session_id, origin,
+             conversation_key, callback_context)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
+           ON CONFLICT (forge, trigger_key) DO NOTHING
+           RETURNING *
+         ), event AS (
+           INSERT INTO session_events (session_id, kind, data)
+           SELECT id, 'created', jsonb_build_object('origin', origin, 'parentSessionId', parent_session_id) FROM created
+         )
+         SELECT * FROM created`,
         [
           t.forge, t.host, t.repoId, t.repoPath, t.installationId ?? null, t.kind, t.number,
           t.replyTo?.type === "discussion" ? t.replyTo.discussionId : t.replyTo?.rootCommentId ?? null,
@@ -134,66 +174,67 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
           input.flow, input.parentSessionId, input.origin, conversationKey(t), context,
         ],
       );
-      if (rows[0]) {
-        const session = toSession(rows[0]);
-        await addEvent(session.id, "created", { origin: input.origin, parentSessionId: input.parentSessionId });
-        return { session, created: true };
-      }
+      if (rows[0]) return { session: toSession(rows[0]), created: true };
       const existing = await db.query<SessionRow>("SELECT * FROM sessions WHERE forge = $1 AND trigger_key = $2", [t.forge, input.triggerKey]);
       if (!existing.rows[0]) throw new Error("session insert conflicted but no session was found");
       return { session: toSession(existing.rows[0]), created: false };
     },
 
-    async transition(id, event, data = {}) {
-      const current = await getSession(id);
-      const target = nextStatus(current.status, event);
-      if (target === current.status) return current;
-      const { rows } = await db.query<SessionRow>(
-        `UPDATE sessions SET status = $2, updated_at = now(),
-           finished_at = CASE WHEN $2 IN ('finished', 'failed', 'stopped') THEN now() ELSE finished_at END
-         WHERE id = $1 AND status = ANY($3::text[]) RETURNING *`,
-        [id, target, allowedFrom(event)],
-      );
-      if (!rows[0]) {
-        // Someone else moved the session first; succeed only if they moved it where we wanted.
-        const now = await getSession(id);
-        if (now.status === target) return now;
-        throw new InvalidTransitionError(now.status, event);
-      }
-      await addEvent(id, "status", { from: current.status, to: target, event, ...data });
-      hooks.onTransition?.(target);
-      return toSession(rows[0]);
-    },
-
-    async update(id, patch) {
-      const sets: string[] = [];
-      const values: unknown[] = [id];
-      for (const [key, value] of Object.entries(patch)) {
-        const column = PATCH_COLUMNS[key as keyof SessionPatch];
-        if (!column || value === undefined) continue;
-        values.push(value);
-        sets.push(`${column} = $${values.length}`);
-      }
-      const { rows } = await db.query<SessionRow>(
-        `UPDATE sessions SET ${[...sets, "updated_at = now()"].join(", ")} WHERE id = $1 RETURNING *`,
+    async transition(id, event, data = {}, patch = {}) {
+      // Compare-and-set, the patch and the `status` event in one statement; only when nothing
+      // moved (already there, or not allowed) is the row read to tell which.
+      const target = targetOf(event);
+      const { sets, values } = patchColumns(patch, [id, target, allowedFrom(event), event, data]);
+      const { rows } = await db.query<SessionRow & { previous_status: SessionStatus }>(
+        `WITH cur AS (SELECT id, status FROM sessions WHERE id = $1 FOR UPDATE),
+         moved AS (
+           UPDATE sessions s SET status = $2, updated_at = now(),
+             finished_at = CASE WHEN $2 IN ('finished', 'failed', 'stopped') THEN now() ELSE s.finished_at END${sets.map((set) => `, ${set}`).join("")}
+           FROM cur WHERE s.id = cur.id AND cur.status = ANY($3::text[]) AND cur.status <> $2
+           RETURNING s.*, cur.status AS previous_status
+         ), event AS (
+           INSERT INTO session_events (session_id, kind, data)
+           SELECT id, 'status', jsonb_build_object('from', previous_status, 'to', $2::text, 'event', $4::text) || $5::jsonb FROM moved
+         )
+         SELECT * FROM moved`,
         values,
       );
-      if (!rows[0]) throw new SessionNotFoundError(`session ${id} not found`);
-      return toSession(rows[0]);
+      if (rows[0]) {
+        hooks.onTransition?.(target);
+        return toSession(rows[0]);
+      }
+      const now = await getSession(id);
+      // Asking for the status it is in succeeds (repeat safety); anything else is refused.
+      if (nextStatus(now.status, event) !== now.status) throw new InvalidTransitionError(now.status, event);
+      return Object.keys(patch).length > 0 ? update(id, patch) : now;
+    },
+
+    update,
+
+    async claimIntent(id, kind, run) {
+      // First claim for this run inserts the event; a repeat finds it.
+      const { rowCount } = await db.query(
+        `INSERT INTO session_events (session_id, kind, data)
+         SELECT $1, $2, jsonb_build_object('run', $3::int)
+         WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE session_id = $1 AND kind = $2 AND (data->>'run')::int = $3)`,
+        [id, kind, run],
+      );
+      return rowCount === 1;
     },
 
     async withLock(id, fn) {
       const token = randomUUID();
       const ttlMs = hooks.leaseMs ?? 30_000;
-      const { rowCount } = await db.query(
+      const { rows } = await db.query<SessionRow>(
         `UPDATE sessions SET lease_token = $2, lease_until = now() + make_interval(secs => $3::float8 / 1000)
-         WHERE id = $1 AND (lease_until IS NULL OR lease_until < now())`,
+         WHERE id = $1 AND (lease_until IS NULL OR lease_until < now()) RETURNING *`,
         [id, token, ttlMs],
       );
-      if (rowCount !== 1) {
+      if (!rows[0]) {
         await getSession(id);
         throw new SessionBusyError(`session ${id} is being handled by another worker`);
       }
+      const held = toSession(rows[0]);
       // Renewed while the holder works (a write may wait for its budget); released at the end.
       const renewal = setInterval(() => {
         db.query(`UPDATE sessions SET lease_until = now() + make_interval(secs => $3::float8 / 1000) WHERE id = $1 AND lease_token = $2`, [id, token, ttlMs]).then(
@@ -205,7 +246,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       }, Math.max(100, Math.floor(ttlMs / 3)));
       renewal.unref();
       try {
-        return await fn();
+        return await fn(held);
       } finally {
         clearInterval(renewal);
         await db.query("UPDATE sessions SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [id, token]);

@@ -4,7 +4,7 @@ import type { ForgeClient, ThreadRef } from "../../../src/sessions/forge-port.js
 import type { LifecycleDeps, LifecycleMetrics, Logger } from "../../../src/sessions/ports.js";
 import { reapOnce, startReaper } from "../../../src/lifecycle/reaper.js";
 import { SessionBusyError } from "../../../src/sessions/errors.js";
-import type { ReaperStore, TimedOutSession, UnfinishedDelivery } from "../../../src/sessions/ports.js";
+import type { PatchEvent, ReaperStore, SessionPatch, TimedOutSession, UnfinishedDelivery } from "../../../src/sessions/ports.js";
 import type { Session } from "../../../src/sessions/session.js";
 
 /** The reaper's own logic over fakes; its SQL is tested against Postgres in test/integration/observability. */
@@ -50,11 +50,17 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
   };
   const deps = {
     sessions: {
-      withLock: <T>(_id: number, fn: () => Promise<T>) => fn(),
+      withLock: <T>(_id: number, fn: (session: Session) => Promise<T>) => fn(stored),
       getSession: async () => stored,
-      update: async (_id: number, patch: Partial<Session>) => (stored = { ...stored, ...patch }),
+      update: async (_id: number, patch: SessionPatch, event?: PatchEvent) => {
+        const { contextPatch, ...columns } = patch;
+        stored = { ...stored, ...columns, callbackContext: { ...stored.callbackContext, ...contextPatch } } as Session;
+        if (event) calls.push(`event(${event.kind})`);
+        return stored;
+      },
       addEvent: async (_id: number, kind: string) => void calls.push(`event(${kind})`),
       hasEvent: async () => false,
+      claimIntent: async (_id: number, kind: string) => (calls.push(`event(${kind})`), true),
     },
     queue: { enqueueDeliver: options.enqueue ?? (async (id: number, run: number) => void calls.push(`enqueueDeliver(${id},${run})`)) },
     forges: { forgeFor: () => ({ name: "github", profile: githubProfile, clientFor: async () => client }), handleFor: () => "forgebot", profileFor: () => githubProfile },
@@ -117,7 +123,7 @@ describe("reapOnce", () => {
 
   it("counts a retry that fails and goes on", async () => {
     const { deps, calls } = fakes();
-    deps.sessions.getSession = async () => {
+    deps.sessions.withLock = async () => {
       throw new Error("connection lost");
     };
     const { store: s } = store([], [{ id: 11, runSeq: 1, forge: "github", repoPath: "octo/hello", notePending: true, replyMissing: false }]);
