@@ -20,7 +20,7 @@ import { startSession } from "./start.js";
  * A button press within this long of the last button retry of the same parent is a double-fire
  * and reaches that retry even when it has already ended (a flow quicker than the second click).
  */
-export const DOUBLE_FIRE_MS = 2000;
+export const DOUBLE_FIRE_MS = 1000;
 
 /** What asked for the retry. `triggerKey` is unique per forge, which makes the retry repeat-safe. */
 export type RetryTrigger = {

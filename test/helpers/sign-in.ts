@@ -64,3 +64,12 @@ export function postForm(url: string, fields: Record<string, string>, headers: R
     body: new URLSearchParams(fields).toString(),
   });
 }
+
+/** The env that turns sign-in with GitHub on for a test bot, matching FakeGitHub's OAuth client. */
+export const GITHUB_SIGN_IN_ENV: Record<string, string> = { GITHUB_CLIENT_ID: "Iv1.fakeclient", GITHUB_CLIENT_SECRET: "fake-client-secret" };
+
+/** The Retry / Stop form of a session page's HTML: its action (unescaped) and token, or null. */
+export function pageForm(html: string, kind: "retry" | "stop" | "logout"): { action: string; token: string } | null {
+  const m = new RegExp(`<form class="${kind}" method="post" action="([^"]+)">\\s*<input type="hidden" name="token" value="([^"]+)">`).exec(html);
+  return m ? { action: m[1]!.replace(/&amp;/g, "&"), token: m[2]! } : null;
+}
