@@ -259,7 +259,8 @@ describe("operators", () => {
 
   it("an expired sign-in reads as none: the sign-in page again, and the stale cookie is cleared", async () => {
     const session = await privateSession({ number: 44 });
-    const writer = await signInAs("mona", "write", 7003);
+    // A user of their own: no permission answer cached by an earlier test applies.
+    const writer = await signInAs("lisa", "write", 7005);
     expect((await get(signedPath(session.id), writer.cookie)).status).toBe(200);
     await h.database.db.query("UPDATE web_sessions SET expires_at = now() - interval '1 second'");
     const page = await get(signedPath(session.id), writer.cookie);
