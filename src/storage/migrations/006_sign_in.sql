@@ -1,7 +1,9 @@
 -- Sign-in through the forge (issue 13).
 -- Each session keeps its repository's visibility from the webhook; rows from before are NULL
--- and treated as private.
-ALTER TABLE sessions ADD COLUMN visibility text CHECK (visibility IN ('public', 'internal', 'private'));
+-- and treated as private. The check is NOT VALID: existing rows are all NULL, so there is
+-- nothing to scan the table for while it is locked.
+ALTER TABLE sessions ADD COLUMN visibility text;
+ALTER TABLE sessions ADD CONSTRAINT sessions_visibility CHECK (visibility IN ('public', 'internal', 'private')) NOT VALID;
 -- A parent's retries: the page lists them and the retry button finds the newest.
 CREATE INDEX sessions_children ON sessions (parent_session_id, id) WHERE parent_session_id IS NOT NULL;
 
