@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import { SIGN_IN_ENV, type Config } from "../config/index.js";
-import type { ForgeName, ForgeProfile } from "../sessions/forge-port.js";
+import { FORGE_NAMES, type ForgeName, type ForgeProfile } from "../sessions/forge-port.js";
 import type { Logger } from "../logging/logger.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import type { SignInProvider } from "../sessions/sign-in-port.js";
@@ -26,7 +26,7 @@ export type RunningHttp = { port: number; close(): Promise<void> };
 
 /** One line at start for each configured forge without sign-in, saying what that means for its pages. */
 function logSignIn(config: Config, site: SiteOptions, log: Logger): void {
-  const configured = (["github", "gitlab"] as const).filter((forge) => config[forge] !== null);
+  const configured = FORGE_NAMES.filter((forge) => config[forge] !== null);
   const off = configured.filter((forge) => !site.signIns[forge]);
   if (off.length === 0) return;
   log.info(
