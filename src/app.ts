@@ -3,11 +3,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Queue } from "bullmq";
 import type { ProbotOctokit } from "probot";
+import { createHelpFlow } from "./agent/flows/help.js";
 import { createFlowRegistry } from "./agent/flows/registry.js";
 import { createChatFlowFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
-import { createForges, profileFor } from "./forges/registry.js";
+import { createForges, createSignIns, profileFor } from "./forges/registry.js";
 import { createWriteBudget } from "./forges/write-budget.js";
 import { acceptEvent } from "./lifecycle/accept.js";
 import { startReaper } from "./lifecycle/reaper.js";
@@ -147,7 +148,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     deliveries,
     queue,
     forges: forges.provider,
-    flows: createFlowRegistry(options.flows ?? [chatFlow]),
+    // `help` lists retry only for those it is on for; read through deps, which tests may swap.
+    flows: createFlowRegistry(options.flows ?? [chatFlow], { help: createHelpFlow({ retryAllowed: (subject) => deps.retryPolicy.retryAllowed(subject) }) }),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
     retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },
@@ -182,7 +184,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     log,
     probes,
     ...(options.roles.web
-      ? { site: { db, lifecycle: deps, linkSecret, webhooks: forges.webhooks(accept, config.maxWebhookBytes), profileFor } }
+      ? { site: { db, lifecycle: deps, linkSecret, webhooks: forges.webhooks(accept, config.maxWebhookBytes), profileFor, signIns: createSignIns(config, log) } }
       : {}),
   });
   log.info({ port: http?.port ?? null, publicUrl: config.publicUrl, queue: factory.kind, embeddedPostgres: Boolean(database.embedded), roles: options.roles }, "forgebot started");

@@ -28,6 +28,34 @@ export type GitLabConfig = {
   minAccessLevel: number;
 };
 
+/** An OAuth client of a forge, for sign-in (forges/<forge>/oauth.ts). */
+export type GitHubSignInConfig = {
+  clientId: string;
+  clientSecret: string;
+  /** Where the browser signs in: https://github.com or {GHE_PROTOCOL}://{GHE_HOST} (not /api/v3). */
+  webUrl: string;
+  /** The REST API the user is read from (GitHubConfig.baseUrl). */
+  apiUrl: string;
+  host: string;
+};
+
+export type GitLabSignInConfig = { clientId: string; clientSecret: string; url: string; host: string };
+
+/** What to set for sign-in with each forge (start-up logs name them while sign-in is off). */
+export const SIGN_IN_ENV = {
+  github: "GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET",
+  gitlab: "GITLAB_OAUTH_CLIENT_ID, GITLAB_OAUTH_CLIENT_SECRET",
+} as const;
+
+export type SignInConfig = {
+  github: GitHubSignInConfig | null;
+  gitlab: GitLabSignInConfig | null;
+  /** `forge:login` in lower case: signed-in users who may open the operators' list. */
+  adminUsers: readonly string[];
+  /** How long a permission answer is reused for one user and repository (≤ 60 s). */
+  permissionCacheMs: number;
+};
+
 export type Config = Readonly<{
   github: GitHubConfig | null;
   gitlab: GitLabConfig | null;
@@ -45,6 +73,8 @@ export type Config = Readonly<{
   dataDir: string;
   embeddedPgPort: number;
   adminToken: string | null;
+  /** Sign-in through the forges; a forge without its client id and secret has no sign-in. */
+  signIn: SignInConfig;
   models: {
     openaiBaseUrl: string | undefined;
     openaiApiKey: string | undefined;
@@ -136,6 +166,28 @@ function gitlabConfig(env: ParsedEnv): GitLabConfig | null {
   };
 }
 
+function oauthPair(id: string | undefined, secret: string | undefined, names: [string, string]): { clientId: string; clientSecret: string } | null {
+  if (!id && !secret) return null;
+  if (!id) throw new ConfigError(`${names[0]}: expects the OAuth client id (${names[1]} is set)`);
+  if (!secret) throw new ConfigError(`${names[1]}: expects the OAuth client secret (${names[0]} is set)`);
+  return { clientId: id, clientSecret: secret };
+}
+
+/** Sign-in needs the forge itself configured: permissions are asked with the bot's own credentials. */
+function signInConfig(env: ParsedEnv, github: GitHubConfig | null, gitlab: GitLabConfig | null): SignInConfig {
+  const githubPair = oauthPair(env.GITHUB_CLIENT_ID, env.GITHUB_CLIENT_SECRET, ["GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"]);
+  if (githubPair && !github) throw new ConfigError("GITHUB_CLIENT_ID: sign-in with GitHub needs the GitHub App too (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET)");
+  const gitlabPair = oauthPair(env.GITLAB_OAUTH_CLIENT_ID, env.GITLAB_OAUTH_CLIENT_SECRET, ["GITLAB_OAUTH_CLIENT_ID", "GITLAB_OAUTH_CLIENT_SECRET"]);
+  if (gitlabPair && !gitlab) throw new ConfigError("GITLAB_OAUTH_CLIENT_ID: sign-in with GitLab needs GitLab configured too (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET)");
+  const webUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}` : "https://github.com";
+  return {
+    github: githubPair && github ? { ...githubPair, webUrl, apiUrl: github.baseUrl, host: github.host } : null,
+    gitlab: gitlabPair && gitlab ? { ...gitlabPair, url: gitlab.url, host: gitlab.host } : null,
+    adminUsers: (env.ADMIN_USERS ?? "").split(",").map((u) => u.trim().toLowerCase()).filter(Boolean),
+    permissionCacheMs: env.PERMISSION_CACHE_MS,
+  };
+}
+
 /**
  * Parses the environment once into a frozen Config. Throws ConfigError with a single line
  * (`NAME: what it expects`) so start-up failures are readable.
@@ -145,9 +197,11 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
   if (!parsed.success) throw new ConfigError(firstIssueLine(parsed.error));
   const env = parsed.data;
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
+  const github = githubConfig(env);
+  const gitlab = gitlabConfig(env);
   return Object.freeze({
-    github: githubConfig(env),
-    gitlab: gitlabConfig(env),
+    github,
+    gitlab,
     botHandle: env.BOT_HANDLE ? env.BOT_HANDLE.replace(/^@/, "") : null,
     databaseUrl: env.DATABASE_URL ?? null,
     databasePoolMax: env.DATABASE_POOL_MAX,
@@ -160,6 +214,7 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
     dataDir: path.resolve(env.DATA_DIR),
     embeddedPgPort: env.EMBEDDED_PG_PORT,
     adminToken: env.ADMIN_TOKEN ?? null,
+    signIn: signInConfig(env, github, gitlab),
     models: {
       openaiBaseUrl: env.OPENAI_BASE_URL,
       openaiApiKey: env.OPENAI_API_KEY,

@@ -75,6 +75,18 @@ export const envSchema = z.object({
   /** Token budget for earlier sessions' messages in the same thread (thread memory). */
   AGENT_MEMORY_TOKENS: intInRange(0, 1_000_000, 16_000),
   ADMIN_TOKEN: optionalString,
+  /** Sign-in with GitHub: the GitHub App's client id and secret (user authorization). */
+  GITHUB_CLIENT_ID: optionalString,
+  GITHUB_CLIENT_SECRET: optionalString,
+  /** Sign-in with GitLab: an OAuth application (scope read_user). */
+  GITLAB_OAUTH_CLIENT_ID: optionalString,
+  GITLAB_OAUTH_CLIENT_SECRET: optionalString,
+  /** Operators who may open the session list once signed in: `github:octocat,gitlab:root`. */
+  ADMIN_USERS: optionalString.refine((v) => v === undefined || v.split(",").every((entry) => /^\s*(github|gitlab):[A-Za-z0-9][A-Za-z0-9_.-]*\s*$/.test(entry)), {
+    message: "expects forge:login entries separated by commas, such as github:octocat,gitlab:root",
+  }),
+  /** How long a signed-in user's permission on a repository is trusted before it is asked again (at most a minute). */
+  PERMISSION_CACHE_MS: intInRange(0, 60_000, 60_000),
   DATA_DIR: optionalString.default(".data"),
   /** Port of the embedded Postgres started when DATABASE_URL is unset. */
   EMBEDDED_PG_PORT: intInRange(1, 65535, 54329),

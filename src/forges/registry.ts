@@ -3,9 +3,12 @@ import type { Config } from "../config/index.js";
 import type { Logger } from "../logging/logger.js";
 import type { AcceptEvent, Forge, ForgeName, ForgeProfile } from "../sessions/forge-port.js";
 import type { ForgeProvider } from "../sessions/ports.js";
+import type { SignInProvider } from "../sessions/sign-in-port.js";
 import { createGitHubApp } from "./github/app.js";
+import { createGitHubSignIn } from "./github/oauth.js";
 import { githubProfile } from "./github/profile.js";
 import { createGitLabApp } from "./gitlab/app.js";
+import { createGitLabSignIn } from "./gitlab/oauth.js";
 import { gitlabProfile } from "./gitlab/profile.js";
 import { createWebhookHandler, type WebhookHandler, type WebhookSource } from "./webhook.js";
 import { withWriteBudget, type WriteBudget } from "./write-budget.js";
@@ -100,5 +103,13 @@ export async function createForges(config: Config, options: ForgeOptions): Promi
       };
       return { github: handler("github"), gitlab: handler("gitlab") };
     },
+  };
+}
+
+/** Sign-in for each forge whose OAuth client is configured (config.signIn); the others have none. */
+export function createSignIns(config: Config, log: Logger): Partial<Record<ForgeName, SignInProvider>> {
+  return {
+    ...(config.signIn.github ? { github: createGitHubSignIn(config.signIn.github, log) } : {}),
+    ...(config.signIn.gitlab ? { gitlab: createGitLabSignIn(config.signIn.gitlab, log) } : {}),
   };
 }

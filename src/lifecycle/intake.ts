@@ -116,10 +116,9 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   }
 
   const request = parseMention(mention.body, handle) ?? "";
+  // `retry` with manual_retry off for the asker is refused by the retry service in one fixed
+  // line; it never becomes a prompt for the model.
   let parsed = parseCommand(request);
-  if (parsed.command === "retry" && !(await deps.retryPolicy.retryAllowed({ forge: mention.forge, login: mention.actor.login, repoPath: mention.thread.repoPath }))) {
-    parsed = { command: "chat", prompt: parsed.prompt };
-  }
   // Commands whose flows this installation does not run are free text for the chat flow.
   if (!deps.flows.has(FLOW_OF[parsed.command] ?? parsed.command) && parsed.command !== "stop" && parsed.command !== "retry") {
     parsed = { command: "chat", prompt: request.trim() };

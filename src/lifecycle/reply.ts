@@ -4,12 +4,14 @@ import { errorText, isErrorReason, replyMarker, replyNote } from "../sessions/no
 import type { LifecycleDeps, Logger } from "../sessions/ports.js";
 import type { Session } from "../sessions/session.js";
 import { hasReplied, owesDelivery } from "../sessions/obligations.js";
+import { byline } from "./start.js";
 
 function replyBody(deps: LifecycleDeps, session: Session): string {
   const url = deps.links.sessionUrl(session.id);
   const failed = session.status === "failed" || session.status === "stopped";
   const result = failed ? errorText(isErrorReason(session.errorReason) ? session.errorReason : "internal") : session.result;
-  return replyNote({ sessionId: session.id, url, result, run: session.runSeq, footer: usageFooter(session) });
+  const footer = [byline(deps, session), usageFooter(session)].filter(Boolean).join("\n\n");
+  return replyNote({ sessionId: session.id, url, result, run: session.runSeq, ...(footer ? { footer } : {}) });
 }
 
 function usageFooter(session: Session): string | undefined {

@@ -1,5 +1,6 @@
 import type { Actor, ForgeClient, MentionEvent, ThreadRef } from "../sessions/forge-port.js";
-import type { LifecycleDeps } from "../sessions/ports.js";
+import { RETRY_NOT_ALLOWED_TEXT } from "../sessions/notes.js";
+import type { LifecycleDeps, RetryMetricOutcome } from "../sessions/ports.js";
 import type { Session, SessionOrigin } from "../sessions/session.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import { RetryStartError } from "../sessions/errors.js";
@@ -10,8 +11,16 @@ import { startSession } from "./start.js";
  * retry is a new session with the parent's command, prompt and flow (`parent_session_id` set,
  * origin `retry_command` or `retry_button`) that posts its own started note in the parent's
  * thread and runs like any session. Only ended sessions (finished, failed, stopped) can be
- * retried; anything else is refused and nothing is created.
+ * retried, as often as asked: each retry is a new session; only double-fires (concurrent or
+ * repeated presses while a retry is being made) reach the same one. Whoever the `manual_retry`
+ * policy turns away gets one fixed refusal and nothing is created.
  */
+
+/**
+ * A button press within this long of the last button retry of the same parent is a double-fire
+ * and reaches that retry even when it has already ended (a flow quicker than the second click).
+ */
+export const DOUBLE_FIRE_MS = 1000;
 
 /** What asked for the retry. `triggerKey` is unique per forge, which makes the retry repeat-safe. */
 export type RetryTrigger = {
@@ -44,16 +53,27 @@ export type RetryOptions = {
 };
 
 /**
- * The trigger of a button retry: one per parent (`retry-of-<id>`), so double clicks make one
- * child. The page is reached by a signed link, not a login, so the retry is attributed to (and
- * its usage counted for) the parent's author.
+ * The trigger key of a button retry of `parent`, given its newest button retry so far. While that
+ * retry has not ended (or was made a moment ago) a press is a double-fire and gets its key, so
+ * the insert finds it; otherwise the key names the retry it follows
+ * (`retry-of-<parent>-after-<previous or 0>`), which concurrent presses all compute alike.
  */
-export function buttonTrigger(parent: Session): RetryTrigger {
+export function buttonTriggerKey(parent: Session, previous: Session | null, now = new Date()): string {
+  const doubleFire = previous !== null && (!isTerminal(previous.status) || now.getTime() - previous.createdAt.getTime() < DOUBLE_FIRE_MS);
+  if (doubleFire && previous.triggerKey) return previous.triggerKey;
+  return `retry-of-${parent.id}-after-${previous?.id ?? 0}`;
+}
+
+/**
+ * The trigger of a button retry pressed by `actor`, a signed-in user who may write: the retry is
+ * theirs (its notes say so, its usage is counted for them).
+ */
+export function buttonTrigger(parent: Session, actor: Actor, triggerKey: string): RetryTrigger {
   const context = parent.callbackContext;
   return {
     origin: "retry_button",
-    actor: parent.actor,
-    triggerKey: `retry-of-${parent.id}`,
+    actor,
+    triggerKey,
     triggerCommentId: null,
     thread: context.thread,
     title: context.title,
@@ -90,10 +110,11 @@ export function retryRefusal(parent: Session | null): Refused | null {
 }
 
 /**
- * Retries `parent`: refuses sessions that have not ended and actors the `manual_retry` policy
- * turns away, otherwise creates the child (once per trigger), records `retried` on the parent,
- * posts the child's started note and queues its run. Safe to repeat for the same trigger.
- * Throws RetryStartError when the child was created but could not be started.
+ * Retries `parent`: refuses actors the `manual_retry` policy turns away (first, so they always
+ * get the same line) and sessions that have not ended, otherwise creates the child (once per
+ * trigger), records `retried` on the parent, posts the child's started note and queues its run.
+ * Safe to repeat for the same trigger. Throws RetryStartError when the child was created but
+ * could not be started. Counts `forgebot_retries_total`.
  */
 export async function retrySession(
   deps: LifecycleDeps,
@@ -101,10 +122,16 @@ export async function retrySession(
   trigger: RetryTrigger,
   options: RetryOptions,
 ): Promise<RetryOutcome> {
+  const count = (outcome: RetryMetricOutcome) => deps.metrics.retryRequested(trigger.origin === "retry_button" ? "button" : "command", outcome);
+  const subject = { forge: trigger.thread.forge, login: trigger.actor.login, repoPath: parent?.repoPath ?? trigger.thread.repoPath };
+  if (!(await deps.retryPolicy.retryAllowed(subject))) {
+    count("not_allowed");
+    return { kind: "refused", reason: "not_allowed", message: RETRY_NOT_ALLOWED_TEXT };
+  }
   const refusal = retryRefusal(parent);
-  if (refusal || !parent) return refusal ?? NOTHING_TO_RETRY;
-  if (!(await deps.retryPolicy.retryAllowed({ forge: parent.forge, login: trigger.actor.login, repoPath: parent.repoPath }))) {
-    return { kind: "refused", reason: "not_allowed", message: "Retrying sessions is not enabled here." };
+  if (refusal || !parent) {
+    count("refused");
+    return refusal ?? NOTHING_TO_RETRY;
   }
 
   const { session, created } = await deps.sessions.createSession({
@@ -122,10 +149,9 @@ export async function retrySession(
     triggerCreatedAt: trigger.triggerCreatedAt,
   });
   const log = deps.log.child({ sessionId: session.id, parentSessionId: parent.id, forge: parent.forge, repo: parent.repoPath });
+  count(created ? "started" : "duplicate");
   if (created) {
-    // Only a command names who asked; the button is reached by a signed link, not a login.
-    const by = trigger.origin === "retry_command" ? { by: trigger.actor.login } : {};
-    await deps.sessions.addEvent(parent.id, "retried", { sessionId: session.id, origin: trigger.origin, ...by });
+    await deps.sessions.addEvent(parent.id, "retried", { sessionId: session.id, origin: trigger.origin, by: trigger.actor.login });
     log.info({ origin: trigger.origin }, "session retried");
   } else if (!(await options.restartExisting(session))) {
     return { kind: "started", session, created };
@@ -137,4 +163,13 @@ export async function retrySession(
     throw new RetryStartError(session, { cause: err });
   }
   return { kind: "started", session, created };
+}
+
+/**
+ * The session page's Retry, pressed by a signed-in `actor` the web has found may write: a new
+ * retry of `parent` unless this press is a double-fire of the last one (buttonTriggerKey).
+ */
+export async function retryFromButton(deps: LifecycleDeps, parent: Session, actor: Actor, options: Pick<RetryOptions, "restartExisting">): Promise<RetryOutcome> {
+  const previous = await deps.sessions.findLatestRetry(parent.id, "retry_button");
+  return retrySession(deps, parent, buttonTrigger(parent, actor, buttonTriggerKey(parent, previous)), options);
 }

@@ -1,8 +1,13 @@
 import type { ForgeClient } from "../sessions/forge-port.js";
-import { startedMarker, startedNote } from "../sessions/notes.js";
+import { retriedByLine, startedMarker, startedNote } from "../sessions/notes.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import type { Session } from "../sessions/session.js";
 import { ensureSessionNote } from "./notes.js";
+
+/** "Retried by @login" on a retry from the session page, where no comment in the thread names who asked. */
+export function byline(deps: LifecycleDeps, session: Session): string | undefined {
+  return session.origin === "retry_button" ? retriedByLine(deps.forges.profileFor(session.forge).mention(session.actor.login)) : undefined;
+}
 
 /**
  * Posts the started note (once, found by marker on a repeat), then queues the flow run, so
@@ -20,7 +25,7 @@ export async function startSession(deps: LifecycleDeps, session: Session, client
       await deps.sessions.addEvent(current.id, "started_note_skipped", { run, status: current.status });
       return;
     }
-    const body = startedNote(current.id, deps.links.sessionUrl(current.id), run);
+    const body = startedNote(current.id, deps.links.sessionUrl(current.id), run, byline(deps, current));
     const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body });
     await deps.sessions.update(
       current.id,

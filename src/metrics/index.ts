@@ -1,5 +1,6 @@
 import { Counter, Histogram } from "prom-client";
 import type { LifecycleMetrics } from "../sessions/ports.js";
+import { retries } from "./flows.js";
 import { registry } from "./registry.js";
 
 /**
@@ -112,6 +113,7 @@ export const lifecycleMetrics: LifecycleMetrics = {
   sessionFinished: (forge, status, seconds) => sessionDuration.observe({ forge, status }, seconds),
   trackedError: (phase) => trackedErrors.inc({ phase }),
   reaperAction: (action) => reaperActions.inc({ action }),
+  retryRequested: (origin, outcome) => retries.inc({ origin, outcome }),
 };
 
 // Series an SLO ratio divides by start at 0, so the first error is seen by rate() (a series

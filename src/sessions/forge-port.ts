@@ -10,6 +10,13 @@ export const FORGE_NAMES = ["github", "gitlab"] as const;
 export type ForgeName = (typeof FORGE_NAMES)[number];
 export type ThreadKind = "issue" | "change_request";
 
+/**
+ * Who may read the repository, as its webhook said: decides who may see a session page
+ * (web/permissions.ts). A thread recorded without one is treated as private.
+ */
+export const REPO_VISIBILITIES = ["public", "internal", "private"] as const;
+export type RepoVisibility = (typeof REPO_VISIBILITIES)[number];
+
 /** Where a conversation lives and where answers go. Serializable: it travels in job data. */
 export type ThreadRef = {
   forge: ForgeName;
@@ -28,9 +35,14 @@ export type ThreadRef = {
   replyTo?: { type: "review_thread"; rootCommentId: string } | { type: "discussion"; discussionId: string } | undefined;
   /** GitLab internal (confidential) notes: every note we post must be internal too. */
   internal?: boolean | undefined;
+  /** The repository's visibility from the webhook; absent on threads recorded before it was kept. */
+  visibility?: RepoVisibility | undefined;
 };
 
 export type Actor = { id: string; login: string };
+
+/** What a user may do in a repository: see its sessions, and spend (the mention rule). */
+export type RepoAccess = { read: boolean; write: boolean };
 
 /** One comment-like event that mentions the bot, normalized at the edge. */
 export type MentionEvent = {
@@ -110,6 +122,11 @@ export type ThreadContent = {
 export interface ForgeClient {
   /** True when the actor may spend (GitHub: admin/maintain/write; GitLab: access level ≥ Developer). */
   canUseBot(actor: Actor): Promise<boolean>;
+  /**
+   * What the actor may do here, asked with the bot's own credentials: `write` is `canUseBot`'s
+   * rule, `read` whether they may see this repository given its `visibility`. One forge call.
+   */
+  accessOf?(actor: Actor, visibility: RepoVisibility): Promise<RepoAccess>;
   /** Posts a note in the thread (in the review thread / discussion when `replyTo` is set). */
   postNote(thread: ThreadRef, body: string): Promise<NoteRef>;
   /** Finds our own note holding `marker`, or null. Used so a repeated job never posts twice. */

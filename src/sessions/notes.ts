@@ -68,15 +68,28 @@ export function stripMarkers(text: string): string {
   return text.replace(MARKERS, "");
 }
 
-export function startedNote(sessionId: number, url: string, run = 1): string {
+/**
+ * The started note. `byline` (say "Retried by @login") names who asked when no comment in the
+ * thread does: a retry from the session page.
+ */
+export function startedNote(sessionId: number, url: string, run = 1, byline?: string): string {
   return [
     `Started session ${sessionId} and will let you know when it's finished.`,
     "",
+    ...(byline ? [byline, ""] : []),
     `[View session](${url})`,
     "",
     startedMarker(sessionId, run),
   ].join("\n");
 }
+
+/** Who pressed the session page's Retry button, in that retry's notes. */
+export function retriedByLine(mention: string): string {
+  return `Retried by ${mention}`;
+}
+
+/** The one line `@forgebot retry` gets when `manual_retry` is off for the asker (no model is asked). */
+export const RETRY_NOT_ALLOWED_TEXT = "Retrying sessions is not enabled here.";
 
 const ERROR_TEXTS: Record<ErrorReason, string> = {
   no_model:
@@ -117,13 +130,14 @@ export function permissionNote(input: { mention: string; handle: string; who: st
   ].join("\n");
 }
 
-export function helpText(handle: string, changeRequestName: string): string {
+/** The help reply; `retry` is listed only when the asker may use it (`manual_retry`). */
+export function helpText(handle: string, changeRequestName: string, options: { retry?: boolean } = {}): string {
   return [
     `**@${handle}** answers questions about this issue or ${changeRequestName}.`,
     "",
     `- \`@${handle} <request>\` starts a session that reads the thread and the code and replies here.`,
     `- \`@${handle} stop\` stops the session running in this thread.`,
-    `- \`@${handle} retry\` runs the previous session's request again.`,
+    ...(options.retry === false ? [] : [`- \`@${handle} retry\` runs the previous session's request again.`]),
     `- \`@${handle} help\` shows this message.`,
     "",
     "Mentions inside code blocks and quotes are ignored. Only people who can write to the repository can start sessions.",

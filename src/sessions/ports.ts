@@ -1,7 +1,7 @@
 import type { Forge, ForgeName, ForgeProfile, MentionEvent } from "./forge-port.js";
 import type { Flow } from "./flow.js";
 import type { Logger } from "./logger.js";
-import type { NewSession, Session, SessionUsage } from "./session.js";
+import type { NewSession, Session, SessionOrigin, SessionUsage } from "./session.js";
 import type { SessionEvent, SessionStatus } from "./state-machine.js";
 
 export type { Logger };
@@ -45,6 +45,8 @@ export interface SessionStore {
   /** Records an event of `kind` for `run` unless one is recorded: true for the first claim. */
   claimIntent(id: number, kind: string, run: number): Promise<boolean>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;
+  /** The newest child of `parentId` made by a retry of `origin`, or null. */
+  findLatestRetry(parentId: number, origin: SessionOrigin): Promise<Session | null>;
   /**
    * Runs `fn` holding the session's note lease (a lease on the session row, renewed while `fn`
    * runs; it holds no connection), so two workers never post the same note at once — e.g. a job
@@ -112,7 +114,14 @@ export interface LifecycleMetrics {
   /** An error handled by the lifecycle, attributed to the phase that failed. */
   trackedError(phase: TrackedErrorPhase): void;
   reaperAction(action: ReaperAction): void;
+  /** A retry asked for, by where it came from and what became of it. */
+  retryRequested(origin: RetryOrigin, outcome: RetryMetricOutcome): void;
 }
+
+/** `forgebot_retries_total{origin, outcome}`: the page's button or `@forgebot retry`. */
+export type RetryOrigin = "button" | "command";
+/** `duplicate`: a double-fire that reached the retry already made; `refused`: nothing to retry yet. */
+export type RetryMetricOutcome = "started" | "duplicate" | "refused" | "not_allowed";
 
 /** Bounded phases for `forgebot_tracked_errors_total{phase}`. */
 export type TrackedErrorPhase = "mention" | "run" | "deliver" | "started_note_delete" | "reaper";

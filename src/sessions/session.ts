@@ -1,4 +1,4 @@
-import type { Actor, ForgeName, NoteRef, ThreadKind, ThreadRef } from "./forge-port.js";
+import type { Actor, ForgeName, NoteRef, RepoVisibility, ThreadKind, ThreadRef } from "./forge-port.js";
 import type { Command } from "./command.js";
 import type { SessionStatus } from "./state-machine.js";
 
@@ -43,6 +43,8 @@ export type Session = {
   host: string;
   repoId: string;
   repoPath: string;
+  /** From the webhook; null for sessions recorded before it was kept (treated as private). */
+  visibility?: RepoVisibility | null;
   threadKind: ThreadKind;
   threadNumber: number;
   triggerKey: string | null;
@@ -81,4 +83,9 @@ export type NewSession = Pick<Session, "triggerKey" | "triggerCommentId" | "acto
 /** One key per thread: follow-up mentions in a thread continue the same conversation. */
 export function conversationKey(thread: ThreadRef): string {
   return [thread.forge, thread.host, thread.repoId, thread.kind, thread.number].join(":");
+}
+
+/** The visibility that decides who may see a session: what was recorded, else private. */
+export function sessionVisibility(session: Pick<Session, "visibility">): RepoVisibility {
+  return session.visibility ?? "private";
 }

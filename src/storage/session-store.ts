@@ -13,6 +13,7 @@ type SessionRow = {
   host: string;
   repo_id: string;
   repo_path: string;
+  visibility: Session["visibility"];
   thread_kind: Session["threadKind"];
   thread_number: number;
   trigger_key: string | null;
@@ -47,6 +48,7 @@ export function toSession(row: SessionRow): Session {
     host: row.host,
     repoId: row.repo_id,
     repoPath: row.repo_path,
+    visibility: row.visibility ?? null,
     threadKind: row.thread_kind,
     threadNumber: row.thread_number,
     triggerKey: row.trigger_key,
@@ -158,8 +160,8 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
         `WITH created AS (
            INSERT INTO sessions (forge, host, repo_id, repo_path, installation_id, thread_kind, thread_number, discussion_id,
              trigger_key, trigger_comment_id, actor_id, actor_login, command, prompt, flow, parent_session_id, origin,
-             conversation_key, callback_context)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
+             conversation_key, callback_context, visibility)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
            ON CONFLICT (forge, trigger_key) DO NOTHING
            RETURNING *
          ), event AS (
@@ -171,7 +173,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
           t.forge, t.host, t.repoId, t.repoPath, t.installationId ?? null, t.kind, t.number,
           t.replyTo?.type === "discussion" ? t.replyTo.discussionId : t.replyTo?.rootCommentId ?? null,
           input.triggerKey, input.triggerCommentId, input.actor.id, input.actor.login, input.command, input.prompt,
-          input.flow, input.parentSessionId, input.origin, conversationKey(t), context,
+          input.flow, input.parentSessionId, input.origin, conversationKey(t), context, t.visibility ?? null,
         ],
       );
       if (rows[0]) return { session: toSession(rows[0]), created: true };
@@ -272,6 +274,14 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
             [key, statuses],
           )
         : await db.query<SessionRow>("SELECT * FROM sessions WHERE conversation_key = $1 ORDER BY id DESC LIMIT 1", [key]);
+      return rows[0] ? toSession(rows[0]) : null;
+    },
+
+    async findLatestRetry(parentId, origin) {
+      const { rows } = await db.query<SessionRow>(
+        "SELECT * FROM sessions WHERE parent_session_id = $1 AND origin = $2 ORDER BY id DESC LIMIT 1",
+        [parentId, origin],
+      );
       return rows[0] ? toSession(rows[0]) : null;
     },
   };

@@ -1,13 +1,13 @@
-import { createHmac } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { header } from "./http.js";
 import { signSessionId, verifySessionSignature } from "../sessions/links.js";
 import { constantTimeEqual } from "../sessions/text.js";
 
 /**
- * Who may see and act on a session page. Reading needs the signed link (`?sig=`, an HMAC of the
- * id); anything else is a 404, so ids cannot be probed. The retry POST also needs a token only
- * the page holds and a same-origin request (CSRF). The operators' list needs `ADMIN_TOKEN`.
+ * The first gate of every session route: the signed link (`?sig=`, an HMAC of the id); anything
+ * else is a 404, so ids cannot be probed. Who may then see a session is viewing.ts's rule, who
+ * may act act.ts's (a signed-in user, a same-origin request, a form token bound to the web
+ * session). The operators' list takes `ADMIN_TOKEN` or a signed-in operator.
  */
 
 /** A positive integer id from a path segment, or null. */
@@ -26,15 +26,6 @@ export function signedSessionId(secret: string, rawId: string | undefined, url: 
 /** The page's own link to a session: relative, so it works behind any host name. */
 export function sessionPath(secret: string, id: number, suffix = ""): string {
   return `/sessions/${id}${suffix}?sig=${signSessionId(secret, id)}`;
-}
-
-/** The retry form's token: a different HMAC purpose than the link, so a link alone cannot POST. */
-export function retryToken(secret: string, id: number): string {
-  return createHmac("sha256", secret).update(`retry:${id}`).digest("base64url");
-}
-
-export function verifyRetryToken(secret: string, id: number, token: string | null): boolean {
-  return token !== null && constantTimeEqual(token, retryToken(secret, id));
 }
 
 /**

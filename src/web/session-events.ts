@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { header, sendJson } from "./http.js";
 import { hasReplied } from "../sessions/obligations.js";
+import { sessionVisibility } from "../sessions/session.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import type { TimelineCursor } from "../storage/session-views.js";
 import { signedSessionId } from "./access.js";
 import { advance, hrefFor, summaryFor, type SessionWebContext } from "./context.js";
+import { refusalJson } from "./session-api.js";
 import { renderItem, renderSummary } from "./templates.js";
 import { timelineItems } from "./timeline.js";
+import { decideView, type Viewing } from "./viewing.js";
 
 /**
  * `GET /sessions/:id/events?sig=…`: Server-Sent Events for the page. Each open stream polls a
@@ -14,6 +17,9 @@ import { timelineItems } from "./timeline.js";
  * change, sends new timeline items (`item`) and the re-rendered summary (`summary`). It ends
  * (`end`) once the session has ended and its reply is delivered. Streams are capped in number
  * and lifetime (the browser reconnects with Last-Event-ID), and `closeAll` ends them on shutdown.
+ * Who may open one is the page's rule (viewing.ts); for a session that is not public it is asked
+ * again (cached up to a minute) before each change is sent, and a viewer who lost access or
+ * signed out gets `end` with reason `forbidden`.
  */
 
 export type StreamSettings = {
@@ -51,8 +57,17 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
 
   async function handle(req: IncomingMessage, res: ServerResponse, rawId: string | undefined, url: URL): Promise<void> {
     const id = signedSessionId(ctx.linkSecret, rawId, url);
-    if (id === null || !(await ctx.views.findPulse(id))) return sendJson(res, 404, { error: "not found" });
+    const opened = id === null ? null : await ctx.lifecycle.sessions.findSession(id);
+    if (id === null || !opened) return sendJson(res, 404, { error: "not found" });
     const sessionId = id;
+    const decision = await decideView(ctx, req, opened);
+    if (decision.kind !== "show") {
+      const refusal = refusalJson(ctx, opened, decision);
+      res.setHeader("cache-control", "no-store");
+      return sendJson(res, refusal.status, refusal.body);
+    }
+    let viewing: Viewing = decision.viewing;
+    const guarded = sessionVisibility(opened) !== "public";
     if (open.size >= settings.maxStreams) {
       res.setHeader("retry-after", "10");
       return sendJson(res, 503, { error: "too many open session streams" });
@@ -98,6 +113,15 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
       }
       const key = `${pulse.status}|${pulse.updatedAt.getTime()}|${pulse.cursor.eventId}|${pulse.cursor.seq}`;
       if (key === lastKey) return false;
+      if (guarded) {
+        const current = await ctx.lifecycle.sessions.findSession(sessionId);
+        const again = current ? await decideView(ctx, req, current, { count: false }) : null;
+        if (again?.kind !== "show") {
+          send("end", { reason: "forbidden" });
+          return true;
+        }
+        viewing = again.viewing;
+      }
       // The session first, then its timeline: an event recorded before the session row changed
       // (the reply's event precedes its id) is always sent before the stream ends.
       const summary = await ctx.views.findSummary(sessionId);
@@ -109,7 +133,7 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
         send("item", { key: item.key, html: renderItem(item) }, `${cursor.eventId}.${cursor.seq}`);
       }
       cursor = advance(cursor, timeline);
-      const view = await summaryFor(ctx, summary);
+      const view = await summaryFor(ctx, summary, viewing);
       send("summary", { status: view.status, statusLabel: view.statusLabel, terminal: view.terminal, html: renderSummary(view) });
       lastKey = key;
       const { session } = summary;

@@ -4,7 +4,9 @@ import { header, sendJson } from "./http.js";
 import { SESSION_STATUSES, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionListFilter } from "../storage/session-views.js";
 import { hasAdminToken, parseSessionId, sessionPath } from "./access.js";
+import { accountBar } from "./account.js";
 import type { SessionWebContext } from "./context.js";
+import { dropStaleCookie, findViewer, userKey } from "./web-session.js";
 import { timeLabel } from "./format.js";
 import { renderList, sendHtml, sendMessage } from "./templates.js";
 
@@ -31,17 +33,27 @@ export function parseListFilter(url: URL): SessionListFilter {
 
 /**
  * `GET /sessions`: the operators' list, newest first, filtered by status, forge and repository,
- * 50 a page. Needs `ADMIN_TOKEN` (Bearer, or Basic with the token as password so a browser can
- * ask for it); without one configured the list is off. JSON when the client asks for it.
+ * 50 a page. For `ADMIN_TOKEN` (Bearer, or Basic with the token as password so a browser can
+ * ask for it) and for signed-in users listed in `ADMIN_USERS`; with neither configured the list
+ * is off. JSON when the client asks for it.
  */
 export async function handleSessionList(ctx: SessionWebContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-  if (!ctx.adminToken) {
-    return sendMessage(res, 403, { heading: "Session list is off", text: "Set ADMIN_TOKEN to enable the operators' session list.", tone: "warn" });
+  if (!ctx.adminToken && ctx.adminUsers.length === 0) {
+    return sendMessage(res, 403, { heading: "Session list is off", text: "Set ADMIN_TOKEN or ADMIN_USERS to enable the operators' session list.", tone: "warn" });
   }
-  if (!hasAdminToken(req, ctx.adminToken)) {
-    return sendMessage(res, 401, { heading: "Sign in", text: "The session list needs the ADMIN_TOKEN.", tone: "warn" }, {
+  const lookup = await findViewer(ctx.webSessions, req);
+  dropStaleCookie(ctx.webSessions, res, lookup);
+  const byToken = ctx.adminToken !== null && hasAdminToken(req, ctx.adminToken);
+  const byUser = lookup.viewer !== null && ctx.adminUsers.includes(userKey(lookup.viewer.user));
+  if (!byToken && !byUser) {
+    const account = accountBar(ctx, lookup.viewer, "/sessions");
+    if (lookup.viewer) {
+      return sendMessage(res, 403, { heading: "Operators only", text: `@${lookup.viewer.user.login} is not an operator here (ADMIN_USERS).`, tone: "warn", account });
+    }
+    const ways = [ctx.adminToken ? "the ADMIN_TOKEN" : null, ctx.adminUsers.length && account ? "a sign-in as an operator listed in ADMIN_USERS" : null].filter(Boolean).join(" or ");
+    return sendMessage(res, 401, { heading: "Sign in", text: `The session list needs ${ways || "an operator's sign-in"}.`, tone: "warn", account }, ctx.adminToken ? {
       "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"',
-    });
+    } : {});
   }
   const filter = parseListFilter(url);
   const rows = await ctx.views.listSessions(filter);

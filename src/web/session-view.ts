@@ -5,12 +5,13 @@ import { isTerminal, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionSummary } from "../storage/session-views.js";
 import { costLabel, durationLabel, humanize, isMoving, modelLabel, timeLabel, tokensLabel } from "./format.js";
 import { renderMarkdown, safeHttpUrl } from "./markdown.js";
+import type { ActionForm, ActionNote } from "./session-actions.js";
 import type { SessionHref } from "./timeline.js";
 
 /**
- * The summary half of the session page (status, facts, prompt, result, error, retry) as plain
- * data for the templates and the JSON API. The retry form appears only when the session has
- * ended and the policy allows it; a waiting or running session never offers it.
+ * The summary half of the session page (status, facts, prompt, result, error, actions) as plain
+ * data for the templates and the JSON API. Which of Retry and Stop appear, or the line said
+ * instead, is session-actions.ts's decision for the viewer.
  */
 
 export type Link = { href: string; text: string };
@@ -41,7 +42,9 @@ export type SummaryView = {
   result: { label: string; html: string } | null;
   error: { reason: string; text: string; detail: string | null } | null;
   retries: (Link & { status: string })[];
-  retry: { action: string; token: string } | null;
+  retry: ActionForm | null;
+  stop: ActionForm | null;
+  actionNote: ActionNote | null;
 };
 
 export type SummaryLinks = {
@@ -49,7 +52,11 @@ export type SummaryLinks = {
   /** The session's forge's words. */
   profile: ForgeProfile;
   /** Present when the retry button may be shown: the form's action and CSRF token. */
-  retryForm: { action: string; token: string } | null;
+  retryForm: ActionForm | null;
+  /** Present when the stop button may be shown. */
+  stopForm?: ActionForm | null;
+  /** What to do instead of a button the viewer does not get. */
+  actionNote?: ActionNote | null;
 };
 
 const ORIGINS: Record<Session["origin"], string> = {
@@ -109,5 +116,7 @@ export function summaryView(summary: SessionSummary, links: SummaryLinks, now = 
     error: errorView(session, summary.errorDetail),
     retries: summary.retries.map((r) => ({ href: links.sessionHref(r.id), text: `Session ${r.id}`, status: humanize(r.status) })),
     retry: links.retryForm,
+    stop: links.stopForm ?? null,
+    actionNote: links.actionNote ?? null,
   };
 }

@@ -1,8 +1,9 @@
 import type { Server } from "node:http";
-import type { Config } from "../config/index.js";
-import type { ForgeName, ForgeProfile } from "../sessions/forge-port.js";
+import { SIGN_IN_ENV, type Config } from "../config/index.js";
+import { FORGE_NAMES, type ForgeName, type ForgeProfile } from "../sessions/forge-port.js";
 import type { Logger } from "../logging/logger.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
+import type { SignInProvider } from "../sessions/sign-in-port.js";
 import type { Db } from "../storage/pool.js";
 import { addOpsRoutes, type ReadinessProbes } from "./ops-routes.js";
 import { Router, type RouteHandler } from "./router.js";
@@ -16,9 +17,22 @@ export type SiteOptions = {
   /** `POST /api/<forge>/webhooks` for every forge (an unconfigured one answers 503 and says what to set). */
   webhooks: Record<ForgeName, RouteHandler>;
   profileFor(name: ForgeName): ForgeProfile;
+  /** Sign-in per forge (forges/registry.ts `createSignIns`); empty when none is configured. */
+  signIns: Partial<Record<ForgeName, SignInProvider>>;
 };
 
 export type RunningHttp = { port: number; close(): Promise<void> };
+
+/** One line at start for each configured forge without sign-in, saying what that means for its pages. */
+function logSignIn(config: Config, site: SiteOptions, log: Logger): void {
+  const configured = FORGE_NAMES.filter((forge) => config[forge] !== null);
+  const off = configured.filter((forge) => !site.signIns[forge]);
+  if (off.length === 0) return;
+  log.info(
+    { forges: off, set: off.map((forge) => SIGN_IN_ENV[forge]), handles: off.map((forge) => site.lifecycle.forges.handleFor(forge)) },
+    "sign-in is off: session pages of public repositories show to anyone with the link, private and internal ones show their status only, and retry and stop are done by writing @<handle> retry or @<handle> stop in the thread",
+  );
+}
 
 /**
  * Starts the HTTP listener. With `site` (the web role): webhooks, session pages, and the ops
@@ -40,7 +54,11 @@ export async function startHttp(config: Config, options: { log: Logger; probes: 
       adminToken: config.adminToken,
       profileFor: site.profileFor,
       log,
+      signIns: site.signIns,
+      adminUsers: config.signIn.adminUsers,
+      permissionCacheMs: config.signIn.permissionCacheMs,
     });
+    logSignIn(config, site, log);
     sessionWeb.addRoutes(router);
     closeSite = () => sessionWeb.close();
     for (const [forge, handler] of Object.entries(site.webhooks)) router.add("POST", `/api/${forge}/webhooks`, handler);

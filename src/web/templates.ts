@@ -26,7 +26,14 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-export type MessagePage = { heading: string; text: string; tone: "info" | "warn" | "error"; link?: { href: string; text: string } };
+/** The page header's account part: who is signed in (with Sign out), or where to sign in. */
+export type AccountBar = {
+  user: { login: string; forge: string } | null;
+  logout: { token: string; returnTo: string } | null;
+  signIn: { href: string; text: string }[];
+};
+
+export type MessagePage = { heading: string; text: string; tone: "info" | "warn" | "error"; link?: { href: string; text: string }; account?: AccountBar | null };
 
 export type ListPage = {
   statuses: readonly string[];
@@ -35,7 +42,7 @@ export type ListPage = {
   nextHref: string | null;
 };
 
-export function renderSessionPage(data: { summary: SummaryView; items: TimelineItem[]; streamUrl: string }): string {
+export function renderSessionPage(data: { summary: SummaryView; items: TimelineItem[]; streamUrl: string; account: AccountBar | null }): string {
   return eta.render("./session", data);
 }
 
@@ -48,7 +55,7 @@ export function renderItem(item: TimelineItem): string {
 }
 
 export function renderMessage(page: MessagePage): string {
-  return eta.render("./message", { link: null, ...page });
+  return eta.render("./message", { link: null, account: null, ...page });
 }
 
 export function renderList(page: ListPage): string {

@@ -1,10 +1,14 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
  * A small in-memory GitHub (REST under /api/v3, as on GHES) on 127.0.0.1, for tests that run
  * forgebot in another process (where nock cannot reach) and for benchmarks. It keeps comments,
- * answers permission checks and lets a test inject faults or observe each request.
+ * answers permission checks and lets a test inject faults or observe each request. It also
+ * plays GitHub's OAuth web flow for sign-in (`/login/oauth/authorize`, `/login/oauth/access_token`,
+ * `GET /user` with the user token, `DELETE /applications/{client_id}/token`): the authorize page
+ * answers at once, as `oauthUser`, or declines when that is null.
  */
 export type FakeComment = {
   id: number;
@@ -32,7 +36,19 @@ export type FakeThread = {
   files?: { filename: string; status: string; patch?: string }[];
 };
 
-export type RecordedRequest = { method: string; path: string; body: unknown; at: number; query?: string };
+export type RecordedRequest = { method: string; path: string; body: unknown; at: number; query?: string; headers?: Record<string, string | undefined> };
+
+export type FakeOAuthUser = { id: number; login: string };
+
+/** The request body as JSON, else as a form (OAuth token requests are form-encoded). */
+export function parseRequestBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return Object.fromEntries(new URLSearchParams(text));
+  }
+}
 /** [status, body, headers?]: what the fake answers. */
 export type Answer = [number, unknown] | [number, unknown, Record<string, string>];
 /** Return an Answer to answer instead of the fake's own handling. */
@@ -52,6 +68,14 @@ export class FakeGitHub {
   threads = new Map<string, FakeThread>();
   /** Repository files by path (any ref), for contents reads. */
   files = new Map<string, string>();
+  /** The GitHub App's OAuth client (GITHUB_CLIENT_ID / GITHUB_CLIENT_SECRET). */
+  oauthClient = { id: "Iv1.fakeclient", secret: "fake-client-secret" };
+  /** Who the authorize page signs in; null declines (`error=access_denied`). */
+  oauthUser: FakeOAuthUser | null = { id: 21031067, login: "Codertocat" };
+  /** Issued codes and user tokens; revoked tokens are removed and listed. */
+  readonly oauthCodes = new Map<string, { user: FakeOAuthUser; redirectUri: string; used: boolean }>();
+  readonly oauthTokens = new Map<string, FakeOAuthUser>();
+  readonly revokedTokens: string[] = [];
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -79,21 +103,22 @@ export class FakeGitHub {
     return this.comments.filter((c) => !c.deleted && (!filter.kind || c.kind === filter.kind) && (filter.number === undefined || c.number === filter.number));
   }
 
+  /** Writes to repositories (app token and sign-in requests left out). */
   writes(): RecordedRequest[] {
-    return this.requests.filter((r) => r.method !== "GET" && !r.path.includes("/access_tokens"));
+    return this.requests.filter((r) => r.method !== "GET" && !r.path.includes("/access_tokens") && !r.path.startsWith("/login/oauth/") && !/\/applications\/[^/]+\/token$/.test(r.path));
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const [status, body, headers] = await this.respond(req.method ?? "GET", req.url ?? "/", Buffer.concat(chunks).toString("utf8"));
+    const [status, body, headers] = await this.respond(req.method ?? "GET", req.url ?? "/", Buffer.concat(chunks).toString("utf8"), req.headers as Record<string, string | undefined>);
     send(res, status, body, headers);
   }
 
   /** Answers one request; also the reply function behind nock interceptors (see nock-github.ts). */
-  async respond(method: string, pathAndQuery: string, text: string): Promise<Answer> {
+  async respond(method: string, pathAndQuery: string, text: string, headers: Record<string, string | undefined> = {}): Promise<Answer> {
     const url = new URL(pathAndQuery, "http://127.0.0.1");
-    const recorded: RecordedRequest = { method, path: url.pathname, body: text ? (JSON.parse(text) as unknown) : undefined, at: Date.now(), query: url.search };
+    const recorded: RecordedRequest = { method, path: url.pathname, body: parseRequestBody(text), at: Date.now(), query: url.search, headers };
     this.requests.push(recorded);
     for (const intercept of this.interceptors) {
       const answer = await intercept(recorded);
@@ -173,8 +198,56 @@ export class FakeGitHub {
     return [200, body, { link: `<${path}?${next.toString()}>; rel="next"` }];
   }
 
+  /** GitHub's OAuth web flow, as far as sign-in uses it; null for any other request. */
+  #oauth(r: RecordedRequest, url: URL, p: string): Answer | null {
+    const q = url.searchParams;
+    if (r.method === "GET" && r.path === "/login/oauth/authorize") {
+      const redirectUri = q.get("redirect_uri") ?? "";
+      if (q.get("client_id") !== this.oauthClient.id || !redirectUri) return [404, { message: "unknown OAuth application" }];
+      const back = new URL(redirectUri);
+      if (this.oauthUser === null) {
+        back.searchParams.set("error", "access_denied");
+        back.searchParams.set("error_description", "The user has denied your application access.");
+      } else {
+        const code = randomBytes(10).toString("hex");
+        this.oauthCodes.set(code, { user: this.oauthUser, redirectUri, used: false });
+        back.searchParams.set("code", code);
+      }
+      back.searchParams.set("state", q.get("state") ?? "");
+      return [302, undefined, { location: back.toString() }];
+    }
+    if (r.method === "POST" && r.path === "/login/oauth/access_token") {
+      const b = (r.body ?? {}) as Record<string, string>;
+      if (b.client_id !== this.oauthClient.id || b.client_secret !== this.oauthClient.secret) return [200, { error: "incorrect_client_credentials" }];
+      const issued = this.oauthCodes.get(b.code ?? "");
+      if (!issued || issued.used) return [200, { error: "bad_verification_code", error_description: "The code passed is incorrect or expired." }];
+      if (b.redirect_uri !== issued.redirectUri) return [200, { error: "redirect_uri_mismatch" }];
+      issued.used = true;
+      const token = `ghu_${randomBytes(12).toString("hex")}`;
+      this.oauthTokens.set(token, issued.user);
+      return [200, { access_token: token, token_type: "bearer", scope: "" }];
+    }
+    if (r.method === "GET" && p === "/user") {
+      const token = /^(?:bearer|token)\s+(\S+)$/i.exec(r.headers?.authorization ?? "")?.[1];
+      const user = token ? this.oauthTokens.get(token) : undefined;
+      return user ? [200, { login: user.login, id: user.id, type: "User" }] : [401, { message: "Bad credentials" }];
+    }
+    const revoke = /^\/applications\/([^/]+)\/token$/.exec(p);
+    if (r.method === "DELETE" && revoke) {
+      const basic = Buffer.from((r.headers?.authorization ?? "").replace(/^basic\s+/i, ""), "base64").toString("utf8");
+      if (decodeURIComponent(revoke[1]!) !== this.oauthClient.id || basic !== `${this.oauthClient.id}:${this.oauthClient.secret}`) return [404, { message: "Not Found" }];
+      const token = String((r.body as { access_token?: string } | undefined)?.access_token ?? "");
+      if (!this.oauthTokens.delete(token)) return [404, { message: "Not Found" }];
+      this.revokedTokens.push(token);
+      return [204, undefined];
+    }
+    return null;
+  }
+
   #route(r: RecordedRequest, url: URL): Answer {
     const p = r.path.replace(/^\/api\/v3/, "");
+    const oauth = this.#oauth(r, url, p);
+    if (oauth) return oauth;
     let m: RegExpExecArray | null;
     if (r.method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(p)) {
       return [201, { token: "ghs_faketoken", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: "all" }];

@@ -1,10 +1,14 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { parseRequestBody } from "./fake-github.js";
 
 /**
  * A small in-memory GitLab REST API (v4) for tests, behind nock (see nock-gitlab.ts). It keeps
  * notes and discussions with GitLab's rules that matter to us: a reply in a discussion inherits
  * the discussion's internal flag, a discussion that is gone answers 404, deleting a deleted note
- * answers 404, and requests without the right `PRIVATE-TOKEN` answer 401.
+ * answers 404, and requests without the right `PRIVATE-TOKEN` answer 401. It also plays
+ * GitLab's OAuth authorization-code flow with PKCE for sign-in (`/oauth/authorize`,
+ * `/oauth/token`, `GET /api/v4/user` with the user token, `/oauth/revoke`): the authorize page
+ * answers at once, as `oauthUser`, or declines when that is null.
  */
 export type FakeNote = {
   id: number;
@@ -23,7 +27,9 @@ export type FakeNote = {
   createdAt: string;
 };
 
-export type GitLabRequest = { method: string; path: string; query: URLSearchParams; body: unknown; token: string | undefined; at: number };
+export type GitLabRequest = { method: string; path: string; query: URLSearchParams; body: unknown; token: string | undefined; at: number; authorization?: string | undefined };
+
+export type FakeGitLabUser = { id: number; username: string; state?: string };
 /** Return a [status, body, headers?] to answer instead of the fake's own handling. */
 export type GitLabInterceptor = (req: GitLabRequest) => [number, unknown, Record<string, string>?] | undefined;
 
@@ -42,6 +48,13 @@ export class FakeGitLab {
   members = new Map<number, number>();
   defaultAccessLevel = 30;
   token = FAKE_GITLAB_TOKEN;
+  /** The OAuth application (GITLAB_OAUTH_CLIENT_ID / GITLAB_OAUTH_CLIENT_SECRET). */
+  oauthClient = { id: "fake-gitlab-app", secret: "fake-gitlab-secret" };
+  /** Who the authorize page signs in; null declines (`error=access_denied`). */
+  oauthUser: FakeGitLabUser | null = { id: 4001, username: "alice" };
+  readonly oauthCodes = new Map<string, { user: FakeGitLabUser; redirectUri: string; challenge: string; used: boolean }>();
+  readonly oauthTokens = new Map<string, FakeGitLabUser>();
+  readonly revokedTokens: string[] = [];
   #nextId = 50_000;
 
   /** Adds a note a person wrote (the trigger), so replies into its discussion can find it. */
@@ -70,8 +83,9 @@ export class FakeGitLab {
     return this.notes.filter((n) => n.author.id === this.bot.id && (filter.iid === undefined || n.iid === filter.iid) && (!filter.live || !n.deleted));
   }
 
+  /** Writes to projects (sign-in requests left out). */
   writes(): GitLabRequest[] {
-    return this.requests.filter((r) => r.method !== "GET");
+    return this.requests.filter((r) => r.method !== "GET" && !r.path.startsWith("/oauth/"));
   }
 
   #toApi(n: FakeNote) {
@@ -113,17 +127,65 @@ export class FakeGitLab {
   }
 
   /** Answers one request: the reply function behind the nock interceptors. */
-  respond(method: string, pathAndQuery: string, text: string, token: string | undefined): [number, unknown, Record<string, string>?] {
+  respond(method: string, pathAndQuery: string, text: string, token: string | undefined, authorization?: string): [number, unknown, Record<string, string>?] {
     const url = new URL(pathAndQuery, "https://gitlab.example.com");
-    const body = text ? (JSON.parse(text) as unknown) : undefined;
-    const req: GitLabRequest = { method, path: url.pathname.replace(/^\/api\/v4/, ""), query: url.searchParams, body, token, at: Date.now() };
+    const body = parseRequestBody(text);
+    const req: GitLabRequest = { method, path: url.pathname.replace(/^\/api\/v4/, ""), query: url.searchParams, body, token, at: Date.now(), authorization };
     this.requests.push(req);
     for (const intercept of this.interceptors) {
       const answer = intercept(req);
       if (answer) return answer;
     }
+    const oauth = this.#oauth(req, url.pathname);
+    if (oauth) return oauth;
     if (token !== this.token) return [401, { message: "401 Unauthorized" }];
     return this.#route(req);
+  }
+
+  /** GitLab's OAuth flow with PKCE, as far as sign-in uses it; null for any other request. */
+  #oauth(r: GitLabRequest, fullPath: string): [number, unknown, Record<string, string>?] | null {
+    const q = r.query;
+    if (r.method === "GET" && fullPath === "/oauth/authorize") {
+      const redirectUri = q.get("redirect_uri") ?? "";
+      if (q.get("client_id") !== this.oauthClient.id || !redirectUri) return [404, { message: "unknown OAuth application" }];
+      const back = new URL(redirectUri);
+      back.searchParams.set("state", q.get("state") ?? "");
+      const challenge = q.get("code_challenge") ?? "";
+      if (q.get("response_type") !== "code" || !(q.get("scope") ?? "").split(" ").includes("read_user") || q.get("code_challenge_method") !== "S256" || !challenge) {
+        back.searchParams.set("error", "invalid_request");
+      } else if (this.oauthUser === null) {
+        back.searchParams.set("error", "access_denied");
+      } else {
+        const code = randomBytes(10).toString("hex");
+        this.oauthCodes.set(code, { user: this.oauthUser, redirectUri, challenge, used: false });
+        back.searchParams.set("code", code);
+      }
+      return [302, undefined, { location: back.toString() }];
+    }
+    if (r.method === "POST" && fullPath === "/oauth/token") {
+      const b = (r.body ?? {}) as Record<string, string>;
+      if (b.client_id !== this.oauthClient.id || b.client_secret !== this.oauthClient.secret) return [401, { error: "invalid_client" }];
+      const issued = this.oauthCodes.get(b.code ?? "");
+      const verifier = createHash("sha256").update(b.code_verifier ?? "").digest("base64url");
+      if (b.grant_type !== "authorization_code" || !issued || issued.used || issued.redirectUri !== b.redirect_uri || verifier !== issued.challenge) {
+        return [400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." }];
+      }
+      issued.used = true;
+      const token = `glo_${randomBytes(12).toString("hex")}`;
+      this.oauthTokens.set(token, issued.user);
+      return [200, { access_token: token, token_type: "Bearer", expires_in: 7200, refresh_token: "r", scope: "read_user", created_at: 1 }];
+    }
+    if (r.method === "POST" && fullPath === "/oauth/revoke") {
+      const b = (r.body ?? {}) as Record<string, string>;
+      if (b.client_id === this.oauthClient.id && b.client_secret === this.oauthClient.secret && this.oauthTokens.delete(b.token ?? "")) this.revokedTokens.push(b.token ?? "");
+      return [200, {}];
+    }
+    const bearer = /^bearer\s+(\S+)$/i.exec(r.authorization ?? "")?.[1];
+    if (r.method === "GET" && r.path === "/user" && bearer) {
+      const user = this.oauthTokens.get(bearer);
+      return user ? [200, { id: user.id, username: user.username, name: user.username, state: user.state ?? "active" }] : [401, { message: "401 Unauthorized" }];
+    }
+    return null;
   }
 
   #route(r: GitLabRequest): [number, unknown, Record<string, string>?] {

@@ -15,7 +15,8 @@ export function nockGitLab(fake: FakeGitLab, origin = FAKE_GITLAB_URL): nock.Sco
     scope[method](/.*/).reply(function (uri, body) {
       const text = typeof body === "string" ? body : body ? JSON.stringify(body) : "";
       const token = this.req.headers["private-token"];
-      const [status, payload, headers] = fake.respond(method.toUpperCase(), uri, text, Array.isArray(token) ? token[0] : token);
+      const authorization = this.req.headers.authorization;
+      const [status, payload, headers] = fake.respond(method.toUpperCase(), uri, text, Array.isArray(token) ? token[0] : token, Array.isArray(authorization) ? authorization[0] : authorization);
       return [status, payload === undefined ? "" : (payload as nock.Body), headers ?? {}];
     });
   }

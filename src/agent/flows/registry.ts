@@ -11,8 +11,9 @@ export const noModelChatFlow: Flow = {
   },
 };
 
-export function createFlowRegistry(flows: readonly Flow[]): FlowRegistry {
-  const byName = new Map<string, Flow>([helpFlow, ...flows].map((f) => [f.name, f]));
+/** The flows by name; `help` is built in (`options.help` replaces the default one), `flows` win over it. */
+export function createFlowRegistry(flows: readonly Flow[], options: { help?: Flow } = {}): FlowRegistry {
+  const byName = new Map<string, Flow>([options.help ?? helpFlow, ...flows].map((f) => [f.name, f]));
   return {
     flowFor(name) {
       const flow = byName.get(name);

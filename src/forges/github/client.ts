@@ -1,5 +1,5 @@
 import type { ProbotOctokit } from "probot";
-import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type ThreadRef } from "../../sessions/forge-port.js";
+import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type RepoAccess, type RepoVisibility, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, repoParts } from "./api.js";
 import { createGitHubReads } from "./reads.js";
 
@@ -12,17 +12,30 @@ function ours(comment: { body?: string | null; user?: { type?: string } | null }
 
 /** The GitHub ForgeClient for one repository, over Probot's installation-authenticated Octokit. */
 export function createGitHubClient(octokit: Octokit, bound: ThreadRef, allowedRoles: readonly string[]): ForgeClient {
+  /** The actor's permission (admin, write, read, none) and role; null when GitHub knows no such user here (404). */
+  async function permissionOf(actor: Actor): Promise<{ permission: string; role: string } | null> {
+    try {
+      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ ...repoParts(bound), username: actor.login });
+      return { permission: data.permission, role: (data.role_name ?? "").toLowerCase() };
+    } catch (err: unknown) {
+      if ((err as { status?: number }).status === 404) return null;
+      throw new ForgeApiError("GitHub permission check failed", (err as { status?: number }).status, { cause: err });
+    }
+  }
+  // role_name is precise (maintain, triage, custom roles); permission is the base level.
+  const mayWrite = (found: { permission: string; role: string } | null) => found !== null && (allowedRoles.includes(found.role) || allowedRoles.includes(found.permission));
+
   return {
     ...createGitHubReads(octokit),
     async canUseBot(actor: Actor) {
-      try {
-        const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ ...repoParts(bound), username: actor.login });
-        // role_name is precise (maintain, triage, custom roles); permission is the base level.
-        return allowedRoles.includes((data.role_name ?? "").toLowerCase()) || allowedRoles.includes(data.permission);
-      } catch (err: unknown) {
-        if ((err as { status?: number }).status === 404) return false;
-        throw new ForgeApiError("GitHub permission check failed", (err as { status?: number }).status, { cause: err });
-      }
+      return mayWrite(await permissionOf(actor));
+    },
+
+    async accessOf(actor: Actor, visibility: RepoVisibility): Promise<RepoAccess> {
+      const found = await permissionOf(actor);
+      // Internal repositories are read like private ones: by those GitHub gives at least read.
+      const read = visibility === "public" || (found !== null && found.permission !== "none");
+      return { read, write: mayWrite(found) };
     },
 
     async postNote(thread: ThreadRef, body: string): Promise<NoteRef> {

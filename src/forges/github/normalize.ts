@@ -1,9 +1,9 @@
 import { z } from "zod";
-import type { MentionEvent, NormalizeResult, ThreadRef } from "../../sessions/forge-port.js";
+import type { MentionEvent, NormalizeResult, RepoVisibility, ThreadRef } from "../../sessions/forge-port.js";
 
 /** Only the fields we read. Anything else in GitHub's payloads never leaves this file. */
 const user = z.object({ id: z.number(), login: z.string(), type: z.string().optional() });
-const repository = z.object({ id: z.number(), full_name: z.string() });
+const repository = z.object({ id: z.number(), full_name: z.string(), private: z.boolean().nullish(), visibility: z.string().nullish() });
 const installation = z.object({ id: z.number() }).nullish();
 
 const issueComment = z.object({
@@ -53,8 +53,17 @@ function isBot(u: z.infer<typeof user>): boolean {
   return u.type === "Bot" || u.login.endsWith("[bot]");
 }
 
+/** `repository.visibility` (public, private, internal) where GitHub sends it, else `private`; neither leaves it unknown. */
+export function githubVisibility(repo: { private?: boolean | null | undefined; visibility?: string | null | undefined }): RepoVisibility | undefined {
+  const named = repo.visibility?.toLowerCase();
+  if (named === "public" || named === "private" || named === "internal") return named;
+  if (typeof repo.private === "boolean") return repo.private ? "private" : "public";
+  return undefined;
+}
+
 function thread(host: string, repo: z.infer<typeof repository>, installationId: number | undefined, kind: ThreadRef["kind"], number: number): ThreadRef {
-  return { forge: "github", host, repoId: String(repo.id), repoPath: repo.full_name, installationId, kind, number };
+  const visibility = githubVisibility(repo);
+  return { forge: "github", host, repoId: String(repo.id), repoPath: repo.full_name, installationId, kind, number, ...(visibility ? { visibility } : {}) };
 }
 
 function senderCheck(common: Common, sender: z.infer<typeof user>, author: z.infer<typeof user>): NormalizeResult | null {

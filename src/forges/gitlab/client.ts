@@ -1,4 +1,4 @@
-import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type ThreadRef } from "../../sessions/forge-port.js";
+import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type RepoAccess, type RepoVisibility, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, type ApiNote, type GitLabApi } from "./api.js";
 import { createReadTools } from "./reads.js";
 
@@ -10,6 +10,8 @@ export type GitLabClientSettings = {
 };
 
 const MARKER_PAGE_SIZE = 100;
+/** GitLab's lowest membership role. */
+const GUEST = 10;
 const MARKER_MAX_PAGES = 20;
 
 /**
@@ -28,17 +30,28 @@ export function createGitLabClient(api: GitLabApi, bound: ThreadRef, settings: G
     return ref(await call<ApiNote>("create note", () => notesOf(thread).create(projectId, thread.number, body, options)));
   }
 
+  /** The actor's access level as an active member (inherited membership counts); 0 when not a member. */
+  async function accessLevelOf(actor: Actor): Promise<number> {
+    try {
+      const member = await call<{ access_level: number; state?: string }>("member lookup", () =>
+        api.projectMembers.show(projectId, Number(actor.id), { includeInherited: true }),
+      );
+      return member.state === undefined || member.state === "active" ? member.access_level : 0;
+    } catch (err: unknown) {
+      if (err instanceof ForgeApiError && err.status === 404) return 0;
+      throw err;
+    }
+  }
+
   return {
     async canUseBot(actor: Actor) {
-      try {
-        const member = await call<{ access_level: number; state?: string }>("member lookup", () =>
-          api.projectMembers.show(projectId, Number(actor.id), { includeInherited: true }),
-        );
-        return member.access_level >= settings.minAccessLevel && (member.state === undefined || member.state === "active");
-      } catch (err: unknown) {
-        if (err instanceof ForgeApiError && err.status === 404) return false;
-        throw err;
-      }
+      return (await accessLevelOf(actor)) >= settings.minAccessLevel;
+    },
+
+    async accessOf(actor: Actor, visibility: RepoVisibility): Promise<RepoAccess> {
+      const level = await accessLevelOf(actor);
+      // Private: members (Guest and up); internal: every user of this GitLab; public: anyone.
+      return { read: visibility !== "private" || level >= GUEST, write: level >= settings.minAccessLevel };
     },
 
     async postNote(thread: ThreadRef, body: string): Promise<NoteRef> {

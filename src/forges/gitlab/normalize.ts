@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { MentionEvent, NormalizeResult, ThreadRef } from "../../sessions/forge-port.js";
+import type { MentionEvent, NormalizeResult, RepoVisibility, ThreadRef } from "../../sessions/forge-port.js";
 
 /** `X-Gitlab-Event` values we act on. Internal notes (and notes on confidential issues) use the second. */
 export const HANDLED_EVENTS = ["Note Hook", "Confidential Note Hook"] as const;
@@ -29,7 +29,7 @@ const noteAttributes = z.object({
 const notePayload = z.object({
   object_kind: z.literal("note"),
   user,
-  project: z.object({ id: z.number(), path_with_namespace: z.string() }),
+  project: z.object({ id: z.number(), path_with_namespace: z.string(), visibility_level: z.number().nullish(), visibility: z.string().nullish() }),
   object_attributes: noteAttributes,
   merge_request: z.object({ iid: z.number(), title: z.string() }).nullish(),
   issue: z.object({ iid: z.number(), title: z.string(), confidential: z.boolean().nullish() }).nullish(),
@@ -69,6 +69,14 @@ export function isBotUsername(username: string): boolean {
   return INTERNAL_BOTS.has(name) || /^(project|group)_\d+_bot(_[0-9a-f]+|\d*)$/.test(name) || name.startsWith("service_account_");
 }
 
+/** GitLab's `visibility_level` (0 private, 10 internal, 20 public), or its `visibility` name. */
+export function gitlabVisibility(project: { visibility_level?: number | null | undefined; visibility?: string | null | undefined }): RepoVisibility | undefined {
+  const named = project.visibility?.toLowerCase();
+  if (named === "public" || named === "private" || named === "internal") return named;
+  const byLevel: Record<number, RepoVisibility> = { 0: "private", 10: "internal", 20: "public" };
+  return project.visibility_level === null || project.visibility_level === undefined ? undefined : byLevel[project.visibility_level];
+}
+
 function isoDate(value: string): string {
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? value : new Date(ms).toISOString();
@@ -103,6 +111,7 @@ export function normalizeGitLabEvent(hook: string, payload: unknown, context: Gi
   // A confidential hook for a note that is not on a confidential issue can only be an internal
   // note: answer internally then too, even if an older GitLab left the note's flag out.
   const confidentialHook = hook === "Confidential Note Hook" && issue?.confidential !== true;
+  const visibility = gitlabVisibility(project);
   const thread: ThreadRef = {
     forge: "gitlab",
     host: context.host,
@@ -112,6 +121,7 @@ export function normalizeGitLabEvent(hook: string, payload: unknown, context: Gi
     number: target.iid,
     ...(note.discussion_id ? { replyTo: { type: "discussion" as const, discussionId: note.discussion_id } } : {}),
     ...(note.internal === true || note.confidential === true || confidentialHook ? { internal: true } : {}),
+    ...(visibility ? { visibility } : {}),
   };
   const hookKind = hook === "Confidential Note Hook" ? "confidential_note" : "note";
   const event: MentionEvent = {

@@ -6,14 +6,17 @@
   var summary = document.getElementById("summary");
   var timeline = document.getElementById("timeline");
 
-  // One submission per retry form: double clicks make one POST (the server dedupes too).
+  // One submission per Retry or Stop form: double clicks make one POST (the server dedupes too).
+  var BUSY = { retry: "Retrying…", stop: "Stopping…" };
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!form.classList || !form.classList.contains("retry")) return;
+    if (!form.classList) return;
+    var kind = form.classList.contains("retry") ? "retry" : form.classList.contains("stop") ? "stop" : null;
+    if (!kind) return;
     if (form.getAttribute("data-sent")) { event.preventDefault(); return; }
     form.setAttribute("data-sent", "1");
     var button = form.querySelector("button");
-    if (button) setTimeout(function () { button.disabled = true; button.textContent = "Retrying…"; }, 0);
+    if (button) setTimeout(function () { button.disabled = true; button.textContent = BUSY[kind]; }, 0);
   });
 
   if (!root || !summary || !timeline || !window.EventSource) return;

@@ -5,6 +5,7 @@ import { waitFor } from "../../helpers/bot.js";
 import { signedHeaders } from "../../helpers/github-app.js";
 import { useGitHubBot } from "../../helpers/github-harness.js";
 import { githubExample } from "../../helpers/payloads.js";
+import { GITHUB_SIGN_IN_ENV, pageForm, signIn } from "../../helpers/sign-in.js";
 
 const echoFlow: Flow = {
   name: "chat",
@@ -52,14 +53,14 @@ async function settled(): Promise<void> {
   });
 }
 
-/** The retry button on the session page and `retryAllowed` in its JSON, from the reply's signed link. */
-async function retryOffered(replyBody: string): Promise<{ button: boolean; json: boolean }> {
+/** The retry button on the session page and `retryAllowed` in its JSON, from the reply's signed link, for the signed-in `cookie`. */
+async function retryOffered(replyBody: string, cookie: string): Promise<{ button: boolean; json: boolean }> {
   const link = /\[View session\]\(http:\/\/forgebot\.test(\/sessions\/\d+\?sig=[\w-]+)\)/.exec(replyBody)![1]!;
-  const page = await fetch(`${h.bot.baseUrl}${link}`);
-  const api = await fetch(`${h.bot.baseUrl}/api${link}`);
+  const page = await fetch(`${h.bot.baseUrl}${link}`, { headers: { cookie } });
+  const api = await fetch(`${h.bot.baseUrl}/api${link}`, { headers: { cookie } });
   expect([page.status, api.status]).toEqual([200, 200]);
   const html = await page.text();
-  return { button: html.includes('<form class="retry"'), json: ((await api.json()) as { retryAllowed: boolean }).retryAllowed };
+  return { button: pageForm(html, "retry") !== null, json: ((await api.json()) as { retryAllowed: boolean }).retryAllowed };
 }
 
 /** Waits until the bot's own cached evaluation reflects the change (the NOTIFY arrived). */
@@ -67,7 +68,7 @@ async function botSees(actor: string, expected: boolean): Promise<void> {
   await waitFor(`manual_retry ${expected} for ${actor}`, async () => (await h.bot.bot.flags.isEnabled("manual_retry", actor)) === expected, 5000);
 }
 
-const h = useGitHubBot({ flows: [echoFlow] });
+const h = useGitHubBot({ flows: [echoFlow], env: GITHUB_SIGN_IN_ENV });
 
 beforeAll(() => {
   store = createGateStore(h.database.db);
@@ -80,7 +81,9 @@ describe("manual_retry flag", () => {
     await settled();
     // On by default (config/feature_flags/manual_retry.yml) for everyone.
     expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ login: "Codertocat", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(true);
-    expect(await retryOffered(first.body)).toEqual({ button: true, json: true });
+    // The button is for a signed-in writer: Codertocat signs in (FakeGitHub's default user).
+    const { cookie } = await signIn(h.bot.baseUrl, "github");
+    expect(await retryOffered(first.body, cookie)).toEqual({ button: true, json: true });
 
     // Off for everyone except hubot.
     await store.setBoolean("manual_retry", false);
@@ -89,7 +92,7 @@ describe("manual_retry flag", () => {
     expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ login: "Codertocat", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(false);
     expect(await h.bot.bot.deps.retryPolicy.retryAllowed({ login: "Hubot", forge: "github", repoPath: "Codertocat/Hello-World" })).toBe(true);
     // Codertocat's session page no longer offers the retry button.
-    expect(await retryOffered(first.body)).toEqual({ button: false, json: false });
+    expect(await retryOffered(first.body, cookie)).toEqual({ button: false, json: false });
 
     await processed(await comment(6_000_002, "@forgebot retry"));
     await settled();

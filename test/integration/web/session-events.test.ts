@@ -63,7 +63,7 @@ describe("GET /sessions/:id/events", () => {
     const last = events.filter((e) => e.event === "summary").at(-1)!.data as Summary;
     expect(last).toMatchObject({ status: "finished", statusLabel: "Finished", terminal: true });
     expect(last.html).toContain("<p>All good.</p>");
-    expect(last.html).toContain('class="retry"');
+    expect(last.html).toContain("<code>@forgebot retry</code>");
     expect(events.at(-1)).toMatchObject({ event: "end", data: { status: "finished" } });
     // Each item carries the cursor a reconnecting browser sends back as Last-Event-ID.
     expect(events.find((e) => e.event === "item")?.id).toMatch(/^\d+\.\d+$/);

@@ -76,9 +76,9 @@ describe("GET /sessions/:id", () => {
     expect(tool?.[1]).toContain("&quot;path&quot;: &quot;.github/workflows/ci.yml&quot;");
     expect(tool?.[1]).toContain("&quot;content&quot;: &quot;run: npm ci&quot;");
 
-    // Ended, and retry is allowed by default: the button is there, with its token.
-    expect(html).toMatch(new RegExp(`<form class="retry" method="post" action="/sessions/${session.id}/retry\\?sig=[\\w-]+">`));
-    expect(html).toMatch(/<input type="hidden" name="token" value="[\w-]{43}">/);
+    // Ended, but sign-in is not set up here: no button, the thread's command instead.
+    expect(html).not.toContain('<form class="retry"');
+    expect(html).toContain('<p class="action-note">Write <code>@forgebot retry</code> in the thread to run this request again.</p>');
     expect(html).not.toContain('class="status status-finished moving"');
   });
 
@@ -118,6 +118,7 @@ describe("GET /sessions/:id", () => {
     const runningHtml = (await get(signedPath(running.id))).text;
     expect(runningHtml).toContain('<p class="status status-running moving" role="status" data-status="running">');
     expect(runningHtml).not.toContain('class="retry"');
+    expect(runningHtml).toContain("Write <code>@forgebot stop</code> in the thread to stop this session.");
     expect(runningHtml).toContain('<noscript><meta http-equiv="refresh" content="10"></noscript>');
     expect(runningHtml).toMatch(new RegExp(`data-stream="/sessions/${running.id}/events\\?sig=[\\w-]+&amp;after=\\d+\\.0"`));
 
@@ -135,7 +136,7 @@ describe("GET /sessions/:id", () => {
     expect(html).toContain('<h2 id="error-heading">Error: model_unavailable</h2>');
     expect(html).toContain("I couldn&#39;t reach the model provider");
     expect(html).toContain("model call failed: 503 upstream");
-    expect(html).toContain('class="retry"');
+    expect(html).toContain("<code>@forgebot retry</code>");
   });
 });
 
@@ -202,7 +203,10 @@ describe("GET /api/sessions/:id", () => {
       model: { provider: "anthropic", model: "claude-sonnet-4-5" },
       result: "Done.",
       error: null,
-      retryAllowed: true,
+      visibility: "public",
+      // Nobody signed in: nothing this viewer may do from here.
+      retryAllowed: false,
+      stopAllowed: false,
       retries: [],
       steps: 1,
     });

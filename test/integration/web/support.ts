@@ -1,5 +1,5 @@
 import type { Forgebot } from "../../../src/app.js";
-import type { ThreadRef } from "../../../src/sessions/forge-port.js";
+import type { RepoVisibility, ThreadRef } from "../../../src/sessions/forge-port.js";
 import type { Flow } from "../../../src/sessions/flow.js";
 import { signSessionId } from "../../../src/sessions/links.js";
 import type { Session, SessionUsage } from "../../../src/sessions/session.js";
@@ -12,9 +12,12 @@ export function signedPath(id: number, suffix = "", secret = LINK_SECRET): strin
   return `/sessions/${id}${suffix}?sig=${signSessionId(secret, id)}`;
 }
 
-/** An issue thread in the example repository, reachable through FakeGitHub (installation 4242). */
-export function issueThread(number: number): ThreadRef {
-  return { forge: "github", host: "github.com", repoId: "186853002", repoPath: "Codertocat/Hello-World", installationId: 4242, kind: "issue", number };
+/**
+ * An issue thread in the example repository, reachable through FakeGitHub (installation 4242).
+ * Public unless said otherwise; `null` records no visibility, as sessions from before it was kept.
+ */
+export function issueThread(number: number, visibility: RepoVisibility | null = "public"): ThreadRef {
+  return { forge: "github", host: "github.com", repoId: "186853002", repoPath: "Codertocat/Hello-World", installationId: 4242, kind: "issue", number, ...(visibility ? { visibility } : {}) };
 }
 
 let triggers = 0;
@@ -31,6 +34,8 @@ export type SessionSeed = {
   model?: Record<string, unknown>;
   /** Mark the reply as delivered, as the lifecycle would have. */
   delivered?: boolean;
+  /** The repository's visibility (default public; null: none recorded, read as private). */
+  visibility?: RepoVisibility | null;
 };
 
 /**
@@ -41,7 +46,7 @@ export async function seedSession(bot: Forgebot, seed: SessionSeed = {}): Promis
   const store = bot.deps.sessions;
   const key = `seed-${process.pid}-${++triggers}-${Date.now()}`;
   const { session } = await store.createSession({
-    thread: issueThread(seed.number ?? 1),
+    thread: issueThread(seed.number ?? 1, seed.visibility === undefined ? "public" : seed.visibility),
     triggerKey: key,
     triggerCommentId: key,
     actor: { id: "21031067", login: seed.login ?? "Codertocat" },

@@ -33,6 +33,7 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
     sessionFinished: metric("sessionFinished"),
     trackedError: metric("trackedError"),
     reaperAction: metric("reaperAction"),
+    retryRequested: metric("retryRequested"),
   };
   const log: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => log };
   let stored = options.stored ?? session();

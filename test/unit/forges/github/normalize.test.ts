@@ -22,6 +22,18 @@ describe("normalizeGitHubEvent", () => {
     expect(result.event.thread.replyTo).toBeUndefined();
   });
 
+  const visibilities: [string, (p: any) => void, string | undefined][] = [
+    ["the example's public repository", () => undefined, "public"],
+    ["`private: true`", (p) => (p.repository.private = true), "private"],
+    ["`visibility: internal` (GitHub Enterprise)", (p) => Object.assign(p.repository, { private: true, visibility: "internal" }), "internal"],
+    ["`visibility` wins over `private`", (p) => Object.assign(p.repository, { private: false, visibility: "private" }), "private"],
+    ["neither: unknown (read as private)", (p) => delete p.repository.private, undefined],
+  ];
+  it.each(visibilities)("records the repository's visibility: %s", (_name, patch, expected) => {
+    const result = normalizeGitHubEvent("issue_comment", githubExample("issue_comment", "created", (p) => { p.comment.body = "@forgebot hi"; patch(p); }), common);
+    expect(result.kind === "mention" && result.event.thread.visibility).toBe(expected ?? undefined);
+  });
+
   it("issue comment on a pull request is a change request thread", () => {
     const payload = githubExample("issue_comment", "created", (p) => (p.issue.pull_request = { url: "x" }));
     const result = normalizeGitHubEvent("issue_comment", payload, common);

@@ -20,7 +20,8 @@ describe("normalizeGitLabEvent: mentions", () => {
       triggerKey: "note-gitlab.example.com-1244",
       triggerCommentId: "1244",
       eventName: "note.merge_request",
-      thread: { forge: "gitlab", host: "gitlab.example.com", repoId: "5", repoPath: "gitlab-org/gitlab-test", kind: "change_request", number: 1 },
+      // visibility_level 10 in GitLab's example: an internal project.
+      thread: { forge: "gitlab", host: "gitlab.example.com", repoId: "5", repoPath: "gitlab-org/gitlab-test", kind: "change_request", number: 1, visibility: "internal" },
       actor: { id: "1", login: "root" },
       body: "@forgebot please review",
       title: "Tempora et eos debitis quae laborum et.",
@@ -28,6 +29,18 @@ describe("normalizeGitLabEvent: mentions", () => {
       createdAt: "2015-05-17T18:21:36.000Z",
     });
     expect(payload.merge_request.id).toBe(7); // the database id the thread must not use
+  });
+
+  const visibilities: [string, (p: any) => void, string | undefined][] = [
+    ["visibility_level 0 is private", (p) => (p.project.visibility_level = 0), "private"],
+    ["visibility_level 10 is internal", (p) => (p.project.visibility_level = 10), "internal"],
+    ["visibility_level 20 is public", (p) => (p.project.visibility_level = 20), "public"],
+    ["a `visibility` name wins over the level", (p) => Object.assign(p.project, { visibility: "public", visibility_level: 0 }), "public"],
+    ["neither: unknown (read as private)", (p) => delete p.project.visibility_level, undefined],
+  ];
+  it.each(visibilities)("records the project's visibility: %s", (_name, patch, expected) => {
+    const event = mention(normalizeGitLabEvent("Note Hook", gitlabPayload("note-issue.docs-example", patch), context));
+    expect(event.thread.visibility).toBe(expected);
   });
 
   it("the docs' issue comment becomes an issue mention on iid 17", () => {
