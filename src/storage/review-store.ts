@@ -1,0 +1,113 @@
+import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewRecord, ReviewStatus, ReviewStore } from "../agent/review/store.js";
+import type { Db } from "./pool.js";
+
+type ReviewRow = {
+  session_id: number;
+  conversation_key: string;
+  status: ReviewStatus;
+  head_sha: string;
+  data: Omit<ReviewRecord, "sessionId" | "conversationKey" | "status" | "createdAt" | "postedAt">;
+  created_at: Date;
+  posted_at: Date | null;
+};
+
+/** Advisory-lock namespace of the per-change-request review lock (the key is hashed into the second int). */
+const REVIEW_LOCK_SPACE = 7_242_020;
+const LOCK_WAIT_MS = 120_000;
+const LOCK_POLL_MS = 200;
+
+function toRecord(row: ReviewRow): ReviewRecord {
+  return { ...row.data, sessionId: row.session_id, conversationKey: row.conversation_key, status: row.status, createdAt: row.created_at, postedAt: row.posted_at };
+}
+
+function dataOf(record: ReviewRecord | NewReviewRecord): ReviewRow["data"] {
+  const { sessionId: _id, conversationKey: _key, status: _status, createdAt: _created, postedAt: _posted, ...data } = record as Partial<ReviewRecord> & NewReviewRecord;
+  return { ...data, groups: data.groups ?? [], findings: data.findings ?? null, posted: data.posted ?? null };
+}
+
+/** Review records in `change_reviews` (migration 007). One worker runs a session at a time. */
+export function createReviewStore(db: Db): ReviewStore {
+  async function find(sessionId: number): Promise<ReviewRecord | null> {
+    const { rows } = await db.query<ReviewRow>("SELECT * FROM change_reviews WHERE session_id = $1", [sessionId]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+  async function get(sessionId: number): Promise<ReviewRecord> {
+    const found = await find(sessionId);
+    if (!found) throw new Error(`session ${sessionId} has no review record`);
+    return found;
+  }
+  async function write(record: ReviewRecord, columns: { status?: ReviewStatus; reviewId?: string; reviewUrl?: string | null; posted?: boolean } = {}): Promise<ReviewRecord> {
+    const { rows } = await db.query<ReviewRow>(
+      `UPDATE change_reviews SET data = $2, status = COALESCE($3, status), review_id = COALESCE($4, review_id), review_url = COALESCE($5, review_url),
+         posted_at = CASE WHEN $6 THEN now() ELSE posted_at END, updated_at = now()
+       WHERE session_id = $1 RETURNING *`,
+      [record.sessionId, dataOf(record), columns.status ?? null, columns.reviewId ?? null, columns.reviewUrl ?? null, columns.posted === true],
+    );
+    if (!rows[0]) throw new Error(`session ${record.sessionId} has no review record`);
+    return toRecord(rows[0]);
+  }
+
+  return {
+    find,
+
+    async create(record: NewReviewRecord) {
+      const { rows } = await db.query<ReviewRow>(
+        `INSERT INTO change_reviews (session_id, conversation_key, status, head_sha, data) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (session_id) DO NOTHING RETURNING *`,
+        [record.sessionId, record.conversationKey, record.status, record.refs.headSha, dataOf(record)],
+      );
+      return rows[0] ? toRecord(rows[0]) : get(record.sessionId);
+    },
+
+    async saveGroup(sessionId: number, group: GroupResult) {
+      const record = await get(sessionId);
+      if (record.groups.some((g) => g.index === group.index)) return record;
+      return write({ ...record, groups: [...record.groups, group].sort((a, b) => a.index - b.index) });
+    },
+
+    async saveFindings(sessionId: number, findings: PlacedFinding[]) {
+      const record = await get(sessionId);
+      if (record.findings) return record;
+      return write({ ...record, findings });
+    },
+
+    async claimPosting(sessionId: number) {
+      const { rowCount } = await db.query("UPDATE change_reviews SET posting_claimed_at = now() WHERE session_id = $1 AND posting_claimed_at IS NULL", [sessionId]);
+      return rowCount === 1;
+    },
+
+    async markPosted(sessionId: number, posted: PostedRecord, findings: PlacedFinding[]) {
+      const record = await get(sessionId);
+      return write({ ...record, posted, findings }, { status: "posted", reviewId: posted.reviewId, reviewUrl: posted.url, posted: true });
+    },
+
+    async findLastReviewedHead(conversationKey: string, beforeSessionId: number) {
+      const { rows } = await db.query<{ head_sha: string }>(
+        "SELECT head_sha FROM change_reviews WHERE conversation_key = $1 AND status = 'posted' AND session_id < $2 ORDER BY session_id DESC LIMIT 1",
+        [conversationKey, beforeSessionId],
+      );
+      return rows[0]?.head_sha ?? null;
+    },
+
+    async withChangeLock(conversationKey, fn) {
+      // Its own connection: the lock lives as long as it, and a crashed holder's lock dies with it.
+      const client = await db.connect();
+      try {
+        const deadline = Date.now() + LOCK_WAIT_MS;
+        for (;;) {
+          const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked", [REVIEW_LOCK_SPACE, conversationKey]);
+          if (rows[0]?.locked) break;
+          if (Date.now() > deadline) throw new Error("another review of this change request is being posted");
+          await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+        }
+        try {
+          return await fn();
+        } finally {
+          await client.query("SELECT pg_advisory_unlock($1, hashtext($2))", [REVIEW_LOCK_SPACE, conversationKey]);
+        }
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
