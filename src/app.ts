@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Queue } from "bullmq";
 import type { ProbotOctokit } from "probot";
 import { createFlowRegistry } from "./agent/flows/registry.js";
-import { createChatFlowFromConfig } from "./agent/setup.js";
+import { createAgentFlowsFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
 import { createForges, profileFor } from "./forges/registry.js";
@@ -28,6 +28,7 @@ import { migrate } from "./storage/migrate.js";
 import { createPool, type Db } from "./storage/pool.js";
 import { createReaperStore } from "./storage/reaper-store.js";
 import { createReconcilerStore } from "./storage/reconciler-store.js";
+import { createReviewStore } from "./storage/review-store.js";
 import { createSessionStore } from "./storage/session-store.js";
 import { startHttp, type RunningHttp } from "./web/start.js";
 
@@ -38,7 +39,7 @@ export type ForgebotOptions = {
   log: Logger;
   /** Tests: an Octokit with retry and throttling off. */
   githubOctokit?: typeof ProbotOctokit;
-  /** Flows besides the built-in `help` (the agent's `chat`). */
+  /** Flows besides the built-in `help` (the agent's `chat` and `review`). */
   flows?: Flow[];
   stopPollMs?: number;
 };
@@ -119,9 +120,11 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   // Who the bot is on each forge is settled here, before any webhook handler exists.
   const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), lockPool: lockDb });
-  const chatFlow = createChatFlowFromConfig({
+  // `chat`, and `review` beside it: intake routes `@forgebot review` to it once it is registered.
+  const agentFlows = createAgentFlowsFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
+    reviews: createReviewStore(db),
     sessions,
     stickiness: (session) =>
       flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
@@ -132,7 +135,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     deliveries,
     queue,
     forges: forges.provider,
-    flows: createFlowRegistry(options.flows ?? [chatFlow]),
+    flows: createFlowRegistry(options.flows ?? agentFlows),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
     retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },

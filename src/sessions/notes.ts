@@ -146,9 +146,14 @@ export function helpText(handle: string, changeRequestName: string): string {
   ].join("\n");
 }
 
-/** The one line `review` gets on an issue: reviews need a change request. Nothing is spent. */
+/** The one line `review` gets outside a change request: reviews need one. */
+export function reviewOnIssueText(changeRequestName: string): string {
+  return `Reviews work on ${changeRequestName}s: mention me with \`review\` in a ${changeRequestName}'s thread.`;
+}
+
+/** `review` on an issue: the one line, once per delivery. No session, nothing spent. */
 export function reviewOnIssueNote(changeRequestName: string, deliveryKey: string): string {
-  return [`Reviews work on ${changeRequestName}s: mention me with \`review\` in a ${changeRequestName}'s thread.`, "", noticeMarker(`review delivery=${deliveryKey}`)].join("\n");
+  return [reviewOnIssueText(changeRequestName), "", noticeMarker(`review delivery=${deliveryKey}`)].join("\n");
 }
 
 export function nothingToStopNote(deliveryKey: string): string {

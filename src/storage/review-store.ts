@@ -1,4 +1,4 @@
-import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewRecord, ReviewStatus, ReviewStore } from "../agent/review/store.js";
+import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewRecord, ReviewStatus, ReviewStore, StoppedEarly } from "../agent/review/store.js";
 import type { Db } from "./pool.js";
 
 type ReviewRow = {
@@ -22,7 +22,7 @@ function toRecord(row: ReviewRow): ReviewRecord {
 
 function dataOf(record: ReviewRecord | NewReviewRecord): ReviewRow["data"] {
   const { sessionId: _id, conversationKey: _key, status: _status, createdAt: _created, postedAt: _posted, ...data } = record as Partial<ReviewRecord> & NewReviewRecord;
-  return { ...data, groups: data.groups ?? [], findings: data.findings ?? null, posted: data.posted ?? null };
+  return { ...data, groups: data.groups ?? [], findings: data.findings ?? null, stopped: data.stopped ?? null, posted: data.posted ?? null };
 }
 
 /** Review records in `change_reviews` (migration 007). One worker runs a session at a time. */
@@ -65,10 +65,10 @@ export function createReviewStore(db: Db): ReviewStore {
       return write({ ...record, groups: [...record.groups, group].sort((a, b) => a.index - b.index) });
     },
 
-    async saveFindings(sessionId: number, findings: PlacedFinding[]) {
+    async saveFindings(sessionId: number, findings: PlacedFinding[], stopped: StoppedEarly | null) {
       const record = await get(sessionId);
       if (record.findings) return record;
-      return write({ ...record, findings });
+      return write({ ...record, findings, stopped });
     },
 
     async claimPosting(sessionId: number) {

@@ -119,6 +119,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
         title: input.title,
         threadUrl: input.threadUrl,
         triggerCreatedAt: input.triggerCreatedAt,
+        ...(input.modifier ? { modifier: input.modifier } : {}),
       };
       const { rows } = await db.query<SessionRow>(
         `INSERT INTO sessions (forge, host, repo_id, repo_path, installation_id, thread_kind, thread_number, discussion_id,

@@ -62,7 +62,9 @@ export type SkippedFile = { path: string; reason: SkipReason };
 
 /** Which part of the change the review covers. */
 export type ReviewScope =
-  | { kind: "all"; why: "first" | "asked" | "rewritten" | "compare_too_large" | "unknown_commit" }
+  /** The whole change: the first review, `review all`, or the last review's head cannot be compared with this one. */
+  | { kind: "all"; why: "first" | "asked" | "rewritten" | "compare_too_large" | "unknown_commit"; previous: string | null }
+  /** Only what changed since the last review, which read `sha`. */
   | { kind: "since"; sha: string };
 
 export type ReviewPlan = {
@@ -70,6 +72,9 @@ export type ReviewPlan = {
   groups: string[][];
   skipped: SkippedFile[];
 };
+
+/** The session's step or token limit ended the review before its last group. */
+export type StoppedEarly = { reason: "max_steps" | "max_tokens"; groupsDone: number };
 
 export type ReviewStatus = "reviewing" | "posted" | "nothing_new" | "nothing_to_review";
 
@@ -101,12 +106,13 @@ export type ReviewRecord = {
   groups: GroupResult[];
   /** Set once every group is done: the placement of every finding, then its posted comment. */
   findings: PlacedFinding[] | null;
+  stopped: StoppedEarly | null;
   posted: PostedRecord | null;
   createdAt: Date;
   postedAt: Date | null;
 };
 
-export type NewReviewRecord = Omit<ReviewRecord, "groups" | "findings" | "posted" | "createdAt" | "postedAt">;
+export type NewReviewRecord = Omit<ReviewRecord, "groups" | "findings" | "stopped" | "posted" | "createdAt" | "postedAt">;
 
 /** Postgres-backed review records. `find` returns null when the session has none. */
 export interface ReviewStore {
@@ -115,8 +121,8 @@ export interface ReviewStore {
   create(record: NewReviewRecord): Promise<ReviewRecord>;
   /** Records one group's result; a group already recorded is kept as it was. */
   saveGroup(sessionId: number, group: GroupResult): Promise<ReviewRecord>;
-  /** Records where every finding goes, once all groups are done (kept if already recorded). */
-  saveFindings(sessionId: number, findings: PlacedFinding[]): Promise<ReviewRecord>;
+  /** Records where every finding goes once the groups are done (kept if already recorded). */
+  saveFindings(sessionId: number, findings: PlacedFinding[], stopped: StoppedEarly | null): Promise<ReviewRecord>;
   /**
    * The write-ahead intent before posting: true the first time, false when an earlier attempt
    * claimed it already (it may have posted, then died): the caller looks for the review first.
