@@ -4,6 +4,7 @@ import { isTerminal } from "../sessions/state-machine.js";
 import { sessionPath, signedSessionId } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { errorView } from "./session-view.js";
+import { reviewJson } from "./review-view.js";
 
 /**
  * `GET /api/sessions/:id?sig=…`: the page's data as JSON (same signature rule, 404 otherwise).
@@ -49,6 +50,7 @@ export async function handleSessionJson(ctx: SessionWebContext, _req: IncomingMe
     finishedAt: session.finishedAt,
     retryAllowed,
     retries: view.retries.map((r) => ({ ...r, url: link(r.id) })),
+    review: view.review ? reviewJson(view.review) : null,
     links: {
       page: link(session.id),
       api: `${ctx.publicUrl}/api${sessionPath(ctx.linkSecret, session.id)}`,

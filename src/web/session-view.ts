@@ -5,6 +5,7 @@ import { isTerminal, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionSummary } from "../storage/session-views.js";
 import { costLabel, durationLabel, humanize, isMoving, modelLabel, timeLabel, tokensLabel } from "./format.js";
 import { renderMarkdown, safeHttpUrl } from "./markdown.js";
+import { reviewView, type ReviewView } from "./review-view.js";
 import type { SessionHref } from "./timeline.js";
 
 /**
@@ -42,6 +43,8 @@ export type SummaryView = {
   error: { reason: string; text: string; detail: string | null } | null;
   retries: (Link & { status: string })[];
   retry: { action: string; token: string } | null;
+  /** A review session's findings (review-view.ts); null for other sessions. */
+  review: ReviewView | null;
 };
 
 export type SummaryLinks = {
@@ -109,5 +112,6 @@ export function summaryView(summary: SessionSummary, links: SummaryLinks, now = 
     error: errorView(session, summary.errorDetail),
     retries: summary.retries.map((r) => ({ href: links.sessionHref(r.id), text: `Session ${r.id}`, status: humanize(r.status) })),
     retry: links.retryForm,
+    review: summary.review ? reviewView(summary.review) : null,
   };
 }

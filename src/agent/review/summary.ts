@@ -114,7 +114,7 @@ export function reviewSummary(input: { record: ReviewRecord; findings: readonly 
   const skipped = skippedFiles(record);
   if (skipped.length) out.push("", `**Not reviewed** (${plural(skipped.length, "file")}):`, "", ...listSkipped(skipped));
   const extra = notes(record, input.settingsNotice);
-  if (extra.length) out.push("", ...extra);
+  if (extra.length) out.push("", extra.join("\n\n"));
   out.push("", input.marker);
   return out.join("\n");
 }
@@ -137,7 +137,7 @@ export function reviewReply(input: { record: ReviewRecord; findings: readonly Pl
     out.push("", `The ${input.changeRequestName} moved to ${code(shortSha(posted.headMovedTo))} while I was reviewing; the review is on ${code(shortSha(record.refs.headSha))}, the commit I read.`);
   }
   const extra = notes(record, input.settingsNotice);
-  if (extra.length) out.push("", ...extra);
+  if (extra.length) out.push("", extra.join("\n\n"));
   return out.join("\n");
 }
 
@@ -152,6 +152,6 @@ export function nothingToReviewReply(record: ReviewRecord, settingsNotice: strin
   const out = [`There is nothing to review at ${code(shortSha(record.refs.headSha))} (${scopeText(record)}), so I posted no review.`];
   if (skipped.length) out.push("", "Not reviewed:", "", ...listSkipped(skipped));
   const extra = notes(record, settingsNotice);
-  if (extra.length) out.push("", ...extra);
+  if (extra.length) out.push("", extra.join("\n\n"));
   return out.join("\n");
 }
