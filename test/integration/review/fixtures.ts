@@ -53,7 +53,7 @@ export const APP_INCREMENT_PATCH = ["@@ -13,2 +13,3 @@", " line 11", " line 13",
 
 export const SETTINGS = ["review:", '  ignore: ["docs/**"]', "  instructions: Pay attention to error handling.", "  bogus: 1", ""].join("\n");
 
-/** Group 1 (src/app.ts and src/big.ts): inline, multi-line, removed-line, outside-the-diff and malformed findings. */
+/** Group 1 (src/app.ts and src/big.ts): inline, multi-line, removed-line, context-line, outside-the-diff and malformed findings. */
 export const GROUP_ONE: FakeToolCall = {
   name: "submit_review",
   input: {
@@ -65,6 +65,7 @@ export const GROUP_ONE: FakeToolCall = {
       { path: "src/app.ts", side: "new", start_line: 7, end_line: 7, severity: "medium", body: "Line 7 is not part of this change.", replacement: ["line seven"] },
       { path: "", side: "new", start_line: 1, severity: "high", body: "A finding without a path." },
       { path: "src/big.ts", side: "new", start_line: 1, end_line: 3, severity: "nit", body: "These constants could be an array." },
+      { path: "src/app.ts", side: "new", start_line: 13, end_line: 13, severity: "low", body: "An unchanged line the diff shows." },
     ],
   },
 };

@@ -128,13 +128,14 @@ describe("review sessions on GitHub", () => {
     expect(reviewRequests).toHaveLength(1);
     expect(Object.keys(reviewRequests[0]!.body as object).sort()).toEqual(["body", "comments", "commit_id", "event"]);
 
-    // Five findings inline, on the lines they name; the one outside the diff in the summary; the malformed one dropped.
+    // Six findings inline, on the lines they name; the one outside the diff in the summary; the malformed one dropped.
     const byLine = review.comments.map((c) => [c.path, c.start_line, c.start_side, c.line, c.side]);
     expect(byLine).toEqual([
       ["src/app.ts", null, null, 3, "RIGHT"],
       ["src/app.ts", 11, "RIGHT", 12, "RIGHT"],
       ["src/c.ts", null, null, 2, "RIGHT"],
       ["src/app.ts", null, null, 12, "LEFT"],
+      ["src/app.ts", null, null, 13, "RIGHT"],
       ["src/big.ts", 1, "RIGHT", 3, "RIGHT"],
     ]);
     expect(review.comments[3]!.body).not.toContain("```suggestion");
@@ -162,7 +163,7 @@ describe("review sessions on GitHub", () => {
     for (const r of model.requests) expect(r.raw).not.toContain("package-lock.json");
 
     // The reply: counts by severity, files reviewed and skipped, the link to the review, the bad settings key, the session.
-    expect(reply.body).toContain("Reviewed 3 files at `a1b2c3d` (the whole change): 6 findings: 1 high, 3 medium, 1 low, 1 nit, 5 inline comments.");
+    expect(reply.body).toContain("Reviewed 3 files at `a1b2c3d` (the whole change): 7 findings: 1 high, 3 medium, 2 low, 1 nit, 6 inline comments.");
     expect(reply.body).toContain(`[the review](${review.html_url})`);
     expect(reply.body).toContain("1 finding could not be placed on a line of the diff");
     expect(reply.body).toMatch(/Not reviewed: `docs\/notes.md` \(`review.ignore`\), `package-lock.json` \(lockfile\), `assets\/logo.png` \(binary or no textual diff\)/);
@@ -180,7 +181,7 @@ describe("review sessions on GitHub", () => {
 
     const api = (await (await fetch(`${bot.baseUrl}/api${link}`)).json()) as { review: { findings: { path: string; placement: string; url: string | null }[]; headSha: string } };
     expect(api.review.headSha).toBe(HEAD);
-    expect(api.review.findings.filter((f) => f.placement === "inline")).toHaveLength(5);
+    expect(api.review.findings.filter((f) => f.placement === "inline")).toHaveLength(6);
     expect(api.review.findings.filter((f) => f.placement === "inline").every((f) => f.url?.startsWith("https://github.test/"))).toBe(true);
   });
 
