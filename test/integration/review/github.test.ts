@@ -299,6 +299,22 @@ describe("review sessions on GitHub", () => {
     expect((await sessionRow(pr))!.status).toBe("finished");
   });
 
+  it("a reviewer stopped at the session's step limit: the groups done are posted once, and the reply says what was not reviewed", async () => {
+    const pr = 210;
+    pullRequest(pr);
+    // Group 2 never submits: it reads the same file until the session runs out of steps.
+    model.script = (r) => (r.raw.includes("### src/c.ts") ? { kind: "tools", calls: [{ name: "read_file", input: { path: "src/app.ts" } }] } : reviewer(r));
+    await mention(pr, "@forgebot review");
+    const reply = await waitFor("the reply", () => replies(pr)[0], 30_000);
+    expect((await sessionRow(pr))!.status).toBe("finished");
+    expect(github.reviews).toHaveLength(1);
+    expect(github.reviews[0]!.comments.map((c) => c.path)).not.toContain("src/c.ts");
+    expect(github.reviews[0]!.comments).toHaveLength(5);
+    expect(reply.body).toContain("Reviewed 2 files");
+    expect(reply.body).toContain("`src/c.ts` (past this review's size limit)");
+    expect(reply.body).toContain("The review stopped after 1 group of files at this session's step limit; the files after them were not reviewed.");
+  });
+
   it.each([
     ["refuses to serve the diff (500)", 500],
     ["no longer has the pull request (404)", 404],
