@@ -138,6 +138,7 @@ export function helpText(handle: string, changeRequestName: string): string {
     `**@${handle}** answers questions about this issue or ${changeRequestName}.`,
     "",
     `- \`@${handle} <request>\` starts a session that reads the thread and the code and replies here.`,
+    `- \`@${handle} review [all] [focus]\` reviews a ${changeRequestName}: comments on the lines of its diff, with suggestions you can apply (\`all\`: the whole change, not only what changed since the last review).`,
     `- \`@${handle} stop\` stops the session running in this thread.`,
     `- \`@${handle} retry\` runs the previous session's request again.`,
     `- \`@${handle} help\` shows this message.`,
