@@ -69,9 +69,19 @@ function findingView(f: PlacedFinding): ReviewFindingView {
   };
 }
 
+/** Findings of the groups done so far, before they are placed and posted. */
+function pendingView(record: ReviewRecord): ReviewFindingView[] {
+  return record.groups.flatMap((g) =>
+    g.findings.map((f) => ({
+      ...findingView({ ...f, placement: "summary", reason: null, comment: null, original: null, applicable: false, commentId: null, url: null }),
+      placement: "Not posted yet",
+    })),
+  );
+}
+
 export function reviewView(record: ReviewRecord): ReviewView {
   const url = safeHttpUrl(record.posted?.url);
-  const findings = record.findings ?? record.groups.flatMap((g) => g.findings.map((f): PlacedFinding => ({ ...f, placement: "summary", reason: "not posted yet", comment: null, original: null, applicable: false, commentId: null, url: null })));
+  const findings = record.findings ?? record.groups.flatMap((g) => g.findings);
   return {
     status: STATUS[record.status],
     commit: shortSha(record.refs.headSha),
@@ -80,7 +90,7 @@ export function reviewView(record: ReviewRecord): ReviewView {
     link: url ? { href: url, text: "View the review" } : null,
     reviewed: reviewedFiles(record).length,
     skipped: skippedFiles(record).map((s) => ({ path: s.path, reason: s.reason.replace(/_/g, " ") })),
-    findings: findings.map(findingView),
+    findings: record.findings ? record.findings.map(findingView) : pendingView(record),
   };
 }
 

@@ -1,15 +1,15 @@
 import { FlowError } from "../../sessions/errors.js";
 import type { FlowContext } from "../../sessions/flow.js";
-import { ForgeApiError, type Change, type ChangeFile, type ChangeSince, type ThreadRef } from "../../sessions/forge-port.js";
+import { ForgeApiError, type Change, type ChangeFile, type ChangeSince, type ForgeClient, type ThreadRef } from "../../sessions/forge-port.js";
 import type { Session } from "../../sessions/session.js";
 import { loadRepoSettings } from "../repo-settings.js";
 import { planReview, type ReviewLimits } from "./plan.js";
 import type { ReviewRecord, ReviewScope, ReviewStore } from "./store.js";
 
 /** The review capability of a forge client, all of it, or a FlowError. */
-export type ReviewClient = Required<Pick<NonNullable<FlowContext["forge"]>, "getChangeRefs" | "getChange" | "getChangeSince" | "postReview" | "findReview">>;
+export type ReviewClient = Required<Pick<ForgeClient, "getChangeRefs" | "getChange" | "getChangeSince" | "postReview" | "findReview">>;
 
-export function reviewClient(forge: FlowContext["forge"]): ReviewClient {
+export function reviewClient(forge: ForgeClient): ReviewClient {
   const { getChangeRefs, getChange, getChangeSince, postReview, findReview } = forge;
   if (!getChangeRefs || !getChange || !getChangeSince || !postReview || !findReview) throw new FlowError("internal", "this forge client cannot review");
   return {

@@ -35,7 +35,7 @@ function code(text: string): string {
 }
 
 /** "3 comments: 1 high, 2 medium" over every finding, inline or not. */
-export function findingCounts(findings: readonly PlacedFinding[]): string {
+export function findingCounts(findings: readonly Pick<PlacedFinding, "severity">[]): string {
   if (findings.length === 0) return "no findings";
   const by = SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length] as const).filter(([, n]) => n > 0);
   return `${plural(findings.length, "finding")}: ${by.map(([s, n]) => `${n} ${s}`).join(", ")}`;
