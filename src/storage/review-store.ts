@@ -1,4 +1,4 @@
-import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewRecord, ReviewStatus, ReviewStore, StoppedEarly } from "../agent/review/store.js";
+import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewOverview, ReviewRecord, ReviewStatus, ReviewStore, StoppedEarly } from "../agent/review/store.js";
 import type { Db } from "./pool.js";
 
 type ReviewRow = {
@@ -49,6 +49,13 @@ export function createReviewStore(db: Db): ReviewStore {
 
   return {
     find,
+
+    async findOverview(sessionId: number): Promise<ReviewOverview | null> {
+      const { rows } = await db.query<ReviewRow>("SELECT session_id, conversation_key, status, head_sha, data - 'files' - 'scopedFiles' AS data, created_at, posted_at FROM change_reviews WHERE session_id = $1", [sessionId]);
+      if (!rows[0]) return null;
+      const { files: _files, scopedFiles: _scoped, ...overview } = toRecord(rows[0]);
+      return overview;
+    },
 
     async create(record: NewReviewRecord) {
       const { rows } = await db.query<ReviewRow>(

@@ -1,4 +1,4 @@
-import type { ReviewRecord } from "../agent/review/store.js";
+import type { ReviewOverview } from "../agent/review/store.js";
 import type { ForgeName } from "../sessions/forge-port.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionStatus } from "../sessions/state-machine.js";
@@ -40,7 +40,7 @@ export type SessionSummary = {
   /** Detail of the latest `error` event (shown with the fixed error text). */
   errorDetail: string | null;
   /** A review session's record: what it read, found and posted; null for other sessions. */
-  review: ReviewRecord | null;
+  review: ReviewOverview | null;
 };
 
 /** A cheap probe of a session's progress; the SSE stream polls it. */
@@ -113,7 +113,7 @@ export function createSessionViews(db: Db) {
         "SELECT data->>'detail' AS detail FROM session_events WHERE session_id = $1 AND kind = 'error' ORDER BY id DESC LIMIT 1",
         [id],
       ),
-      session.flow === "review" ? reviews.find(id) : Promise.resolve(null),
+      session.flow === "review" ? reviews.findOverview(id) : Promise.resolve(null),
     ]);
     return {
       session,

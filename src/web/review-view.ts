@@ -1,5 +1,5 @@
 import { severityLabel } from "../agent/review/findings.js";
-import type { PlacedFinding, ReviewRecord } from "../agent/review/store.js";
+import type { PlacedFinding, ReviewOverview } from "../agent/review/store.js";
 import { findingCounts, reviewedFiles, scopeText, shortSha, skippedFiles } from "../agent/review/summary.js";
 import { renderMarkdown, safeHttpUrl } from "./markdown.js";
 
@@ -35,7 +35,7 @@ export type ReviewView = {
   findings: ReviewFindingView[];
 };
 
-const STATUS: Record<ReviewRecord["status"], string> = {
+const STATUS: Record<ReviewOverview["status"], string> = {
   reviewing: "Reviewing",
   posted: "Posted",
   nothing_new: "Nothing new since the last review",
@@ -70,7 +70,7 @@ function findingView(f: PlacedFinding): ReviewFindingView {
 }
 
 /** Findings of the groups done so far, before they are placed and posted. */
-function pendingView(record: ReviewRecord): ReviewFindingView[] {
+function pendingView(record: ReviewOverview): ReviewFindingView[] {
   return record.groups.flatMap((g) =>
     g.findings.map((f) => ({
       ...findingView({ ...f, placement: "summary", reason: null, comment: null, original: null, applicable: false, commentId: null, url: null }),
@@ -79,7 +79,7 @@ function pendingView(record: ReviewRecord): ReviewFindingView[] {
   );
 }
 
-export function reviewView(record: ReviewRecord): ReviewView {
+export function reviewView(record: ReviewOverview): ReviewView {
   const url = safeHttpUrl(record.posted?.url);
   const findings = record.findings ?? record.groups.flatMap((g) => g.findings);
   return {
@@ -95,7 +95,7 @@ export function reviewView(record: ReviewRecord): ReviewView {
 }
 
 /** The review's data for `GET /api/sessions/:id`. */
-export function reviewJson(record: ReviewRecord) {
+export function reviewJson(record: ReviewOverview) {
   return {
     status: record.status,
     headSha: record.refs.headSha,

@@ -114,9 +114,14 @@ export type ReviewRecord = {
 
 export type NewReviewRecord = Omit<ReviewRecord, "groups" | "findings" | "stopped" | "posted" | "createdAt" | "postedAt">;
 
+/** A review record without its diffs: what the session page shows (the diffs can be large). */
+export type ReviewOverview = Omit<ReviewRecord, "files" | "scopedFiles">;
+
 /** Postgres-backed review records. `find` returns null when the session has none. */
 export interface ReviewStore {
   find(sessionId: number): Promise<ReviewRecord | null>;
+  /** The record without its diffs, for the session page; null when the session has none. */
+  findOverview(sessionId: number): Promise<ReviewOverview | null>;
   /** Inserts the record once per session; a repeat returns the first one. */
   create(record: NewReviewRecord): Promise<ReviewRecord>;
   /** Records one group's result; a group already recorded is kept as it was. */

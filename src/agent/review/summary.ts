@@ -1,6 +1,6 @@
 import type { RefusedComment } from "../../sessions/forge-port.js";
 import { codeBlock, severityLabel } from "./findings.js";
-import { SEVERITIES, type PlacedFinding, type ReviewRecord, type SkipReason, type SkippedFile } from "./store.js";
+import { SEVERITIES, type PlacedFinding, type ReviewOverview, type ReviewRecord, type SkipReason, type SkippedFile } from "./store.js";
 
 /**
  * The texts of a review: its summary (the review's body on the forge) and the reply in the
@@ -42,19 +42,19 @@ export function findingCounts(findings: readonly Pick<PlacedFinding, "severity">
 }
 
 /** Files reviewed, in plan order. */
-export function reviewedFiles(record: ReviewRecord): string[] {
+export function reviewedFiles(record: Pick<ReviewOverview, "plan" | "stopped">): string[] {
   const done = record.stopped ? record.plan.groups.slice(0, record.stopped.groupsDone) : record.plan.groups;
   return done.flat();
 }
 
 /** Files the plan skipped, and those of groups a stop left unreviewed. */
-export function skippedFiles(record: ReviewRecord): SkippedFile[] {
+export function skippedFiles(record: Pick<ReviewOverview, "plan" | "stopped">): SkippedFile[] {
   const unreviewed = record.stopped ? record.plan.groups.slice(record.stopped.groupsDone).flat().map((path) => ({ path, reason: "over_budget" as const })) : [];
   return [...record.plan.skipped, ...unreviewed];
 }
 
 /** Which part of the change was reviewed, in words. */
-export function scopeText(record: ReviewRecord): string {
+export function scopeText(record: Pick<ReviewOverview, "scope">): string {
   const { scope } = record;
   if (scope.kind === "since") return `what changed since my last review at ${code(shortSha(scope.sha))}`;
   const previous = scope.previous ? ` at ${code(shortSha(scope.previous))}` : "";
