@@ -124,7 +124,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const agentFlows = createAgentFlowsFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
-    reviews: createReviewStore(db),
+    reviews: createReviewStore(db, { lockPool: lockDb }),
     sessions,
     stickiness: (session) =>
       flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),

@@ -25,8 +25,12 @@ function dataOf(record: ReviewRecord | NewReviewRecord): ReviewRow["data"] {
   return { ...data, groups: data.groups ?? [], findings: data.findings ?? null, stopped: data.stopped ?? null, posted: data.posted ?? null };
 }
 
-/** Review records in `change_reviews` (migration 007). One worker runs a session at a time. */
-export function createReviewStore(db: Db): ReviewStore {
+/**
+ * Review records in `change_reviews` (migration 007). One worker runs a session at a time.
+ * `lockPool` holds the change request locks (a holder may wait for a write slot): the session
+ * lock pool, as for notes (docs/adr/0003).
+ */
+export function createReviewStore(db: Db, options: { lockPool?: Db } = {}): ReviewStore {
   async function find(sessionId: number): Promise<ReviewRecord | null> {
     const { rows } = await db.query<ReviewRow>("SELECT * FROM change_reviews WHERE session_id = $1", [sessionId]);
     return rows[0] ? toRecord(rows[0]) : null;
@@ -98,7 +102,7 @@ export function createReviewStore(db: Db): ReviewStore {
 
     async withChangeLock(conversationKey, fn) {
       // Its own connection: the lock lives as long as it, and a crashed holder's lock dies with it.
-      const client = await db.connect();
+      const client = await (options.lockPool ?? db).connect();
       try {
         const deadline = Date.now() + LOCK_WAIT_MS;
         for (;;) {

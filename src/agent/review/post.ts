@@ -50,6 +50,8 @@ export async function postReviewOnce(deps: PostDeps, session: Session, context: 
     },
   );
   const forge = context.profile.name;
+  // A session stopped while it reviewed posts nothing.
+  if (context.signal.aborted) throw context.signal.reason;
 
   const { posted, outcome } = await deps.reviews.withChangeLock(session.conversationKey, async () => {
     if (!(await deps.reviews.claimPosting(session.id))) {
