@@ -104,29 +104,43 @@ async function finishWithNewWorker(first: BotProcess): Promise<{ id: number; rep
   return row;
 }
 
-describe("a worker killed right after GitHub stored the review, before it was recorded", () => {
-  it("leads to exactly one review and one reply, without asking the model again", async () => {
-    const pr = 301;
+const githubKillPoints = [
+  ["while the model reviews the second group, before anything is posted", "model"],
+  ["right after GitHub stored the review, before it was recorded", "review"],
+] as const;
+
+describe.each(githubKillPoints)("a worker killed %s", (_when, point) => {
+  it("leads to exactly one review and one reply; recorded groups are not asked again", async () => {
+    const pr = point === "model" ? 300 : 301;
+    github.interceptors.length = 0;
+    model.onRequest = undefined;
     github.threads.set(`${REPO}#${pr}`, { title: "Numbers", body: "", author: "octo", headSha: HEAD, baseSha: BASE, files: GITHUB_FILES });
-    const first = killedWorker((kill) => github.interceptors.push((r: RecordedRequest) => (r.method === "POST" && r.path.endsWith(`/pulls/${pr}/reviews`) ? (kill(), undefined) : undefined)));
+    const first = killedWorker((kill) => {
+      if (point === "model") model.onRequest = (r) => (r.raw.includes("### src/c.ts") ? kill() : undefined);
+      else github.interceptors.push((r: RecordedRequest) => (r.method === "POST" && r.path.endsWith(`/pulls/${pr}/reviews`) ? (kill(), undefined) : undefined));
+    });
     const payload = githubExample("issue_comment", "created", (p) => {
       p.issue.number = pr;
       p.issue.pull_request = { url: `https://api.github.com/repos/${REPO}/pulls/${pr}` };
       p.comment.body = "@forgebot review";
     });
     const body = JSON.stringify(payload);
-    expect((await fetch(`${web.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", "review-crash-github", body), body })).status).toBe(202);
+    expect((await fetch(`${web.baseUrl}/api/github/webhooks`, { method: "POST", headers: await signedHeaders("issue_comment", `review-crash-github-${pr}`, body), body })).status).toBe(202);
 
     const session = await finishWithNewWorker(first);
-    expect(github.reviews).toHaveLength(1);
-    expect(github.reviews[0]!.comments).toHaveLength(6);
-    const replies = github.comments.filter((c) => c.body.includes("forgebot:reply"));
+    model.onRequest = undefined;
+    const reviews = github.reviews.filter((r) => r.number === pr);
+    expect(reviews).toHaveLength(1);
+    expect(reviews[0]!.comments).toHaveLength(6);
+    const replies = github.comments.filter((c) => c.number === pr && c.body.includes("forgebot:reply"));
     expect(replies).toHaveLength(1);
     expect(String(replies[0]!.id)).toBe(session.reply_note_id);
-    expect(replies[0]!.body).toContain(`[the review](${github.reviews[0]!.html_url})`);
-    expect(model.requests).toHaveLength(2);
+    expect(replies[0]!.body).toContain(`[the review](${reviews[0]!.html_url})`);
+    // Group 1 once; group 2 again only when the kill cut its call short.
+    expect(model.requests.filter((r) => r.raw.includes("### src/app.ts"))).toHaveLength(1);
+    expect(model.requests.filter((r) => r.raw.includes("### src/c.ts"))).toHaveLength(point === "model" ? 2 : 1);
     const { rows } = await database.db.query("SELECT kind FROM session_events WHERE session_id = $1 AND kind LIKE 'review_%'", [session.id]);
-    expect(rows).toEqual([{ kind: "review_found" }]);
+    expect(rows).toEqual([{ kind: point === "model" ? "review_posted" : "review_found" }]);
   });
 });
 

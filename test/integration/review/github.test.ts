@@ -179,6 +179,12 @@ describe("review sessions on GitHub", () => {
     expect(html).toMatch(/<del>-added 11<\/del>[\s\S]*<ins>\+added eleven<\/ins>/);
     expect(html).toContain("the lines are not in the diff");
 
+    const metrics = await (await fetch(`${bot.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/forgebot_reviews_total\{forge="github",outcome="posted"\} [1-9]/);
+    expect(metrics).toMatch(/forgebot_review_comments_total\{forge="github",outcome="inline"\} [1-9]/);
+    expect(metrics).toMatch(/forgebot_review_comments_total\{forge="github",outcome="summary"\} [1-9]/);
+    expect(metrics).toMatch(/forgebot_forge_writes_total\{forge="github",kind="review",outcome="ok"\} [1-9]/);
+
     const api = (await (await fetch(`${bot.baseUrl}/api${link}`)).json()) as { review: { findings: { path: string; placement: string; url: string | null }[]; headSha: string } };
     expect(api.review.headSha).toBe(HEAD);
     expect(api.review.findings.filter((f) => f.placement === "inline")).toHaveLength(6);
