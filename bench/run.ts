@@ -5,6 +5,7 @@ import { benchAck } from "./ack.js";
 import { benchCheckpoints } from "./checkpoints.js";
 import { benchLifecycle } from "./lifecycle.js";
 import { benchMemory } from "./memory.js";
+import { benchReview } from "./review.js";
 import { benchStartedNote } from "./started-note.js";
 import { machine, type BenchResult } from "./support.js";
 
@@ -20,6 +21,7 @@ const suites: [string, () => Promise<BenchResult>][] = [
   ["lifecycle", benchLifecycle],
   ["checkpoints", benchCheckpoints],
   ["memory", benchMemory],
+  ["review", benchReview],
 ];
 
 const results: BenchResult[] = [];

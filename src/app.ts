@@ -5,7 +5,7 @@ import type { Queue } from "bullmq";
 import type { ProbotOctokit } from "probot";
 import { createHelpFlow } from "./agent/flows/help.js";
 import { createFlowRegistry } from "./agent/flows/registry.js";
-import { createChatFlowFromConfig } from "./agent/setup.js";
+import { createAgentFlowsFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
 import { createForges, createSignIns, profileFor } from "./forges/registry.js";
@@ -30,6 +30,7 @@ import { migrate } from "./storage/migrate.js";
 import { createPool, type Db } from "./storage/pool.js";
 import { createReaperStore } from "./storage/reaper-store.js";
 import { createReconcilerStore } from "./storage/reconciler-store.js";
+import { createReviewStore } from "./storage/review-store.js";
 import { createSessionStore } from "./storage/session-store.js";
 import { startHttp, type RunningHttp } from "./web/start.js";
 
@@ -40,7 +41,7 @@ export type ForgebotOptions = {
   log: Logger;
   /** Tests: an Octokit with retry and throttling off. */
   githubOctokit?: typeof ProbotOctokit;
-  /** Flows besides the built-in `help` (the agent's `chat`). */
+  /** Flows besides the built-in `help` (the agent's `chat` and `review`). */
   flows?: Flow[];
   stopPollMs?: number;
 };
@@ -135,9 +136,11 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   // Who the bot is on each forge is settled here, before any webhook handler exists.
   const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), leaseMs: config.queue.lockMs, log });
-  const chatFlow = await createChatFlowFromConfig({
+  // `chat`, and `review` beside it: intake routes `@forgebot review` to it once it is registered.
+  const agentFlows = await createAgentFlowsFromConfig({
     config,
     checkpoints: createCheckpointStore(db),
+    reviews: createReviewStore(db, { leaseMs: config.queue.lockMs, log }),
     sessions,
     stickiness: (session) =>
       flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
@@ -149,7 +152,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     queue,
     forges: forges.provider,
     // `help` lists retry only for those it is on for; read through deps, which tests may swap.
-    flows: createFlowRegistry(options.flows ?? [chatFlow], { help: createHelpFlow({ retryAllowed: (subject) => deps.retryPolicy.retryAllowed(subject) }) }),
+    flows: createFlowRegistry(options.flows ?? agentFlows, { help: createHelpFlow({ retryAllowed: (subject) => deps.retryPolicy.retryAllowed(subject) }) }),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
     retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },

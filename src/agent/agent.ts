@@ -63,17 +63,46 @@ export type AgentTask = {
    * submit tool): the run returns the call, and the flow acts on it.
    */
   tools: ToolSet;
+  /** Whether the thread's earlier sessions are the model's memory (default true). */
+  memory?: boolean;
 };
 
-/** How a run of the agent ended, with the session's running usage. */
-export type AgentEnd = { usage: SessionUsage } & (
+/**
+ * How a flow continues a run that ended on a call (or an answer): the call's result and the next
+ * request, recorded once under `key` (a repeated run finds it recorded and goes on from there).
+ */
+export type AgentContinuation = {
+  key: string;
+  /** The result of the call the run ended on; required when it ended on one. */
+  result?: { toolCallId: string; output: string };
+  message: string;
+  /** The model sees only `message` onward: what came before stays in the checkpoints. */
+  freshWindow: boolean;
+};
+
+/** How a run of the agent ended, with the session's running usage and the continuations recorded so far. */
+export type AgentEnd = { usage: SessionUsage; continued: readonly string[] } & (
   /** `ask_user`: the session waits for the person's answer. */
   | { kind: "question"; question: string }
   /** The model answered without calling a tool. */
   | { kind: "answer"; text: string }
   /** The model called another tool without `execute`. */
-  | { kind: "call"; toolName: string; input: unknown }
+  | { kind: "call"; toolName: string; toolCallId: string; input: unknown }
 );
+
+/** The checkpoint of a continuation: it closes the call the run ended on, then asks the next request. */
+function continuation(state: AgentState, run: number, next: AgentContinuation): CheckpointDelta {
+  const open = state.pendingCall;
+  if (open && next.result?.toolCallId !== open.toolCallId) {
+    throw new FlowError("internal", `continuation ${next.key} answers ${next.result?.toolCallId ?? "no call"}, but the run ended on ${open.toolCallId}`);
+  }
+  const messages: ModelMessage[] = [];
+  if (open && next.result) {
+    messages.push({ role: "tool", content: [{ type: "tool-result", toolCallId: open.toolCallId, toolName: open.toolName, output: { type: "text", value: next.result.output } }] });
+  }
+  messages.push({ role: "user", content: next.message });
+  return { kind: "continue", run, key: next.key, messages, window: next.freshWindow };
+}
 
 /**
  * Runs a session as a checkpointed agent loop: rebuilds its state from the checkpoint chain,
@@ -81,18 +110,19 @@ export type AgentEnd = { usage: SessionUsage } & (
  * the model step by step, writing a checkpoint after each. Safe to call again for the same
  * session: recorded steps are replayed, never re-run. A checkpoint store out of reach, or
  * another worker extending the chain first, interrupts the run without ending the session: the
- * job is retried (or left to its owner) and continues from the last checkpoint.
+ * job is retried (or left to its owner) and continues from the last checkpoint. With `next`, a
+ * run that ended on a call or an answer goes on with the flow's continuation (recorded once).
  */
-export async function runAgent(deps: AgentDeps, session: Session, context: FlowContext, task: AgentTask): Promise<AgentEnd> {
+export async function runAgent(deps: AgentDeps, session: Session, context: FlowContext, task: AgentTask, next?: AgentContinuation): Promise<AgentEnd> {
   try {
-    return await runCheckpointed(deps, session, context, task);
+    return await runCheckpointed(deps, session, context, task, next);
   } catch (err: unknown) {
     if (err instanceof CheckpointConflictError || err instanceof CheckpointUnavailableError) throw new RunInterruptedError(err.message, { cause: err });
     throw err;
   }
 }
 
-async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowContext, task: AgentTask): Promise<AgentEnd> {
+async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowContext, task: AgentTask, next: AgentContinuation | undefined): Promise<AgentEnd> {
   const now = deps.now ?? Date.now;
   const { limits } = deps;
   const run = session.runSeq;
@@ -126,12 +156,13 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
   }
 
   let memory: ModelMessage[];
+  const memoryTokens = task.memory === false ? 0 : limits.memoryTokens;
   if (!state.started) {
-    const collected = await collectMemory(deps.checkpoints, session, limits.memoryTokens);
+    const collected = await collectMemory(deps.checkpoints, session, memoryTokens);
     memory = collected.messages;
     await write({ kind: "start", run, messages: [{ role: "user", content: task.request }], history: collected.refs });
   } else {
-    memory = await loadMemory(deps.checkpoints, state.history, limits.memoryTokens);
+    memory = await loadMemory(deps.checkpoints, state.history, memoryTokens);
   }
 
   const input = session.callbackContext.inputs?.find((i) => i.run === run);
@@ -145,12 +176,18 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     await write({ kind: "input", run, messages });
   }
 
+  if (next && !state.continued.includes(next.key)) await write(continuation(state, run, next));
+
   const outcome = (): AgentEnd | null => {
     const usage = toSessionUsage(state.totals, state.steps);
-    if (state.pendingQuestion) return { kind: "question", question: state.pendingQuestion.question, usage };
-    if (state.pendingCall) return { kind: "call", toolName: state.pendingCall.toolName, input: state.pendingCall.input, usage };
+    const { continued } = state;
+    if (state.pendingQuestion) return { kind: "question", question: state.pendingQuestion.question, usage, continued };
+    if (state.pendingCall) {
+      const call = state.pendingCall;
+      return { kind: "call", toolName: call.toolName, toolCallId: call.toolCallId, input: call.input, usage, continued };
+    }
     if (!state.final) return null;
-    return { kind: "answer", text: state.final.text, usage };
+    return { kind: "answer", text: state.final.text, usage, continued };
   };
   const recorded = outcome();
   if (recorded) return recorded;
@@ -181,7 +218,7 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
         step = await callModelStep({
           routed: current,
           system,
-          messages: [...memory, ...state.messages],
+          messages: [...memory, ...state.messages.slice(state.windowStart)],
           tools,
           signal,
           timeoutMs: limits.modelTimeoutMs,

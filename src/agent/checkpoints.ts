@@ -21,7 +21,14 @@ export type CheckpointDelta =
   /** The user's answer to the agent's question, on the run that resumed the session. */
   | { kind: "input"; run: number; messages: ModelMessage[] }
   /** The run was stopped or interrupted while a model call was in flight. */
-  | { kind: "interrupted"; run: number; reason: string };
+  | { kind: "interrupted"; run: number; reason: string }
+  /**
+   * The flow continues a run that ended on a call or an answer (a review's next group of files):
+   * the call's result, if it ended on one, then the next request. `key` names the continuation
+   * so it is recorded once; with `window`, the model sees only the request onward (earlier
+   * messages stay in the chain and on the page).
+   */
+  | { kind: "continue"; run: number; key: string; messages: ModelMessage[]; window: boolean };
 
 export type CheckpointKind = CheckpointDelta["kind"];
 

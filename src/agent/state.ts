@@ -13,6 +13,10 @@ export type AgentState = {
   history: HistoryRef[];
   /** This session's own messages (thread memory is loaded separately from `history`). */
   messages: ModelMessage[];
+  /** The model sees `messages` from this index on (a `continue` with a new window moves it). */
+  windowStart: number;
+  /** Keys of the continuations recorded, in order. */
+  continued: string[];
   steps: number;
   totals: StepUsage;
   /** The agent asked the user something and no answer is recorded yet. */
@@ -34,6 +38,8 @@ export const EMPTY_STATE: AgentState = {
   started: false,
   history: [],
   messages: [],
+  windowStart: 0,
+  continued: [],
   steps: 0,
   totals: NO_USAGE,
   pendingQuestion: null,
@@ -107,6 +113,18 @@ export function applyCheckpoint(state: AgentState, checkpoint: Checkpoint): Agen
       };
     case "interrupted":
       return next;
+    case "continue": {
+      const messages = [...state.messages, ...delta.messages];
+      return {
+        ...next,
+        messages,
+        windowStart: delta.window ? messages.length - 1 : state.windowStart,
+        continued: [...state.continued, delta.key],
+        pendingQuestion: null,
+        pendingCall: null,
+        final: null,
+      };
+    }
     case "step": {
       const calls = toolCallsIn(delta.messages);
       const ask = calls.find((c) => c.toolName === ASK_USER_TOOL);

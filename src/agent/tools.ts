@@ -22,6 +22,8 @@ export type ToolContext = {
   triggerCreatedAt: string;
   triggerCommentId: string | null;
   limits?: ToolLimits;
+  /** The ref files are read at when the model names none (a review: the head commit it read). */
+  defaultRef?: string;
 };
 
 
@@ -86,6 +88,7 @@ export function createAgentTools(ctx: ToolContext): ToolSet {
   let headRef: Promise<string | undefined> | null = null;
   const defaultRef = (ref: string | undefined): Promise<string | undefined> => {
     if (ref) return Promise.resolve(ref);
+    if (ctx.defaultRef) return Promise.resolve(ctx.defaultRef);
     if (thread.kind !== "change_request" || !forge.getThread) return Promise.resolve(undefined);
     headRef ??= forge.getThread(thread).then((t) => t.headRef, () => undefined);
     return headRef;

@@ -5,7 +5,7 @@ import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type Threa
 import { markerKind } from "../sessions/notes.js";
 import { createLocalWindowLog, createRedisWindowLog, type Window, type WindowLog } from "./sliding-window.js";
 
-export type WriteKind = "started_note" | "reply" | "notice" | "delete";
+export type WriteKind = "started_note" | "reply" | "notice" | "review" | "delete";
 
 /** Where a write is counted: a forge, and the scope its limits apply to (an installation, a bot user). */
 export type WriteTarget = { forge: ForgeName; scope: string };
@@ -23,7 +23,7 @@ export interface WriteBudget {
 export type ForgeLimits = { perMinute: number; perHour: number | null; deletesPerMinute: number };
 
 /** Lower runs first: a late started note is what users see; a late delete is cosmetic. */
-const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, delete: 6 };
+const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, review: 4, delete: 6 };
 /** Kinds that may use the whole window (deletes have a lane of their own); the rest leave a reserve for them (see RESERVE). */
 const URGENT: ReadonlySet<WriteKind> = new Set(["started_note", "notice", "delete"]);
 /**
@@ -242,7 +242,11 @@ export function noteKind(body: string): WriteKind {
   return kind === "started" ? "started_note" : kind === "reply" ? "reply" : "notice";
 }
 
-/** The same forge, with every note post and delete going through the write budget under `scopeOf`. */
+/**
+ * The same forge, with every note post and delete, and every review, going through the write
+ * budget under `scopeOf`. A review is one write: one request on GitHub; on GitLab its drafts
+ * notify nobody until the one publish that makes them a review.
+ */
 export function withWriteBudget(forge: Forge, budget: WriteBudget, scopeOf: (thread: ThreadRef) => string): Forge {
   return {
     name: forge.name,
@@ -255,6 +259,8 @@ export function withWriteBudget(forge: Forge, budget: WriteBudget, scopeOf: (thr
         postNote: (t, body) => budget.run(target(t), noteKind(body), () => client.postNote(t, body)),
         deleteNote: (t, note) => budget.run(target(t), "delete", () => client.deleteNote(t, note)),
       };
+      const postReview = client.postReview?.bind(client);
+      if (postReview) budgeted.postReview = (t, draft) => budget.run(target(t), "review", () => postReview(t, draft));
       return budgeted;
     },
   };

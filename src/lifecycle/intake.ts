@@ -1,7 +1,7 @@
 import type { ForgeClient, MentionEvent } from "../sessions/forge-port.js";
 import { parseCommand, type Command } from "../sessions/command.js";
 import { parseMention } from "../sessions/mention.js";
-import { noticeMarker, permissionNote } from "../sessions/notes.js";
+import { noticeMarker, permissionNote, reviewOnIssueNote } from "../sessions/notes.js";
 import type { LifecycleDeps, StoredMention } from "../sessions/ports.js";
 import { conversationKey, type NewSession, type Session } from "../sessions/session.js";
 import { isTerminal } from "../sessions/state-machine.js";
@@ -22,7 +22,7 @@ export function truncatePrompt(prompt: string): string {
   return truncate(prompt, MAX_PROMPT_CHARS, "characters of the request");
 }
 
-function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command" | "prompt" | "flow" | "parentSessionId" | "origin">): NewSession {
+function newSessionFrom(mention: MentionEvent, fields: Pick<NewSession, "command" | "prompt" | "flow" | "parentSessionId" | "origin" | "modifier">): NewSession {
   return {
     ...fields,
     thread: mention.thread,
@@ -136,6 +136,14 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
     return;
   }
 
+  if (parsed.command === "review" && mention.thread.kind === "issue") {
+    // One fixed line, once per delivery; no session, no model call.
+    const body = reviewOnIssueNote(forge.profile.changeRequestName, stored.deliveryKey);
+    await ensureNote(client, mention.thread, noticeMarker(`review delivery=${stored.deliveryKey}`), body);
+    await deps.deliveries.markProcessed(deliveryId, "review_refused");
+    return;
+  }
+
   if (parsed.command === "chat") {
     const resumed = await resumeWaitingSession(deps, stored, client, truncatePrompt(parsed.prompt));
     if (resumed) {
@@ -151,6 +159,7 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
     flow: FLOW_OF[parsed.command] ?? parsed.command,
     parentSessionId: null,
     origin: "mention",
+    ...(parsed.modifier ? { modifier: parsed.modifier } : {}),
   });
 
   const { session, created } = await deps.sessions.createSession(input);

@@ -147,6 +147,7 @@ export async function retrySession(
     title: trigger.title,
     threadUrl: trigger.threadUrl,
     triggerCreatedAt: trigger.triggerCreatedAt,
+    ...(parent.callbackContext.modifier ? { modifier: parent.callbackContext.modifier } : {}),
   });
   const log = deps.log.child({ sessionId: session.id, parentSessionId: parent.id, forge: parent.forge, repo: parent.repoPath });
   count(created ? "started" : "duplicate");

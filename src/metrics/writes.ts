@@ -3,7 +3,7 @@ import { registry } from "./registry.js";
 
 export const forgeWrites = new Counter({
   name: "forgebot_forge_writes_total",
-  help: "Forge writes through the write budget, by forge, kind (started_note, reply, notice, delete) and outcome.",
+  help: "Forge writes through the write budget, by forge, kind (started_note, reply, notice, review, delete) and outcome.",
   labelNames: ["forge", "kind", "outcome"] as const,
   registers: [registry],
 });

@@ -12,6 +12,8 @@ export type ErrorReason =
   | "stopped"
   | "max_steps"
   | "max_tokens"
+  | "review_diff_unavailable"
+  | "review_not_posted"
   | "internal";
 
 /** The kinds of hidden marker forgebot puts in what it posts. */
@@ -43,6 +45,17 @@ export function replyMarker(sessionId: number, run = 1): string {
 
 export function reviewMarker(sessionId: number): string {
   return marker("review", `session=${sessionId}`);
+}
+
+/** The marker of one inline comment of a session's review (`index` into the posted draft). */
+export function reviewCommentMarker(sessionId: number, index: number): string {
+  return marker("review", `session=${sessionId} comment=${index}`);
+}
+
+/** The comment index a review comment's marker holds, or null. */
+export function reviewCommentIndex(body: string, sessionId: number): number | null {
+  const found = new RegExp(`<!-- forgebot:review session=${sessionId} comment=(\\d+) -->`).exec(body);
+  return found ? Number(found[1]) : null;
 }
 
 export function noticeMarker(key: string): string {
@@ -101,6 +114,9 @@ const ERROR_TEXTS: Record<ErrorReason, string> = {
   stopped: "This session was stopped.",
   max_steps: "This session reached its step limit before it finished.",
   max_tokens: "This session reached its token limit before it finished.",
+  review_diff_unavailable:
+    "I couldn't read this change's diff from the forge (it may be too large to serve, gone, or the forge is failing), so no review was posted.",
+  review_not_posted: "I wrote a review but the forge would not store it, so no review was posted.",
   internal: "Something went wrong on forgebot's side while running this session.",
 };
 
@@ -136,12 +152,23 @@ export function helpText(handle: string, changeRequestName: string, options: { r
     `**@${handle}** answers questions about this issue or ${changeRequestName}.`,
     "",
     `- \`@${handle} <request>\` starts a session that reads the thread and the code and replies here.`,
+    `- \`@${handle} review [all] [focus]\` reviews a ${changeRequestName}: comments on the lines of its diff, with suggestions you can apply (\`all\`: the whole change, not only what changed since the last review).`,
     `- \`@${handle} stop\` stops the session running in this thread.`,
     ...(options.retry === false ? [] : [`- \`@${handle} retry\` runs the previous session's request again.`]),
     `- \`@${handle} help\` shows this message.`,
     "",
     "Mentions inside code blocks and quotes are ignored. Only people who can write to the repository can start sessions.",
   ].join("\n");
+}
+
+/** The one line `review` gets outside a change request: reviews need one. */
+export function reviewOnIssueText(changeRequestName: string): string {
+  return `Reviews work on ${changeRequestName}s: mention me with \`review\` in a ${changeRequestName}'s thread.`;
+}
+
+/** `review` on an issue: the one line, once per delivery. No session, nothing spent. */
+export function reviewOnIssueNote(changeRequestName: string, deliveryKey: string): string {
+  return [reviewOnIssueText(changeRequestName), "", noticeMarker(`review delivery=${deliveryKey}`)].join("\n");
 }
 
 export function nothingToStopNote(deliveryKey: string): string {

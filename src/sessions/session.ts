@@ -14,6 +14,8 @@ export type CallbackContext = {
   replyRun?: number | undefined;
   /** Answers to a session waiting for input, each from the mention that resumed it. */
   inputs?: SessionInput[] | undefined;
+  /** The command's modifier: `review all` reviews the whole change, not only what changed since the last review. */
+  modifier?: "all" | "here" | undefined;
 };
 
 /** A later mention's text resuming a session in `input_required`; applied on run `run`. */
@@ -78,6 +80,7 @@ export type NewSession = Pick<Session, "triggerKey" | "triggerCommentId" | "acto
   title: string;
   threadUrl: string | undefined;
   triggerCreatedAt: string;
+  modifier?: CallbackContext["modifier"];
 };
 
 /** One key per thread: follow-up mentions in a thread continue the same conversation. */

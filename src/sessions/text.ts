@@ -21,3 +21,9 @@ export function constantTimeEqual(given: string, expected: string): boolean {
   const b = createHash("sha256").update(expected, "utf8").digest();
   return timingSafeEqual(a, b);
 }
+
+/** A fence of backticks longer than any backtick run in `text` (at least three), so the text cannot close it. */
+export function codeFence(text: string): string {
+  const longest = Math.max(2, ...Array.from(text.matchAll(/`+/g), (m) => m[0].length));
+  return "`".repeat(longest + 1);
+}

@@ -154,6 +154,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
         title: input.title,
         threadUrl: input.threadUrl,
         triggerCreatedAt: input.triggerCreatedAt,
+        ...(input.modifier ? { modifier: input.modifier } : {}),
       };
       // The row and its `created` event in one statement.
       const { rows } = await db.query<SessionRow>(

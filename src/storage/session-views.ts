@@ -1,7 +1,9 @@
+import type { ReviewOverview } from "../agent/review/store.js";
 import type { ForgeName } from "../sessions/forge-port.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionStatus } from "../sessions/state-machine.js";
 import type { Db } from "./pool.js";
+import { createReviewStore } from "./review-store.js";
 import { toSession } from "./session-store.js";
 
 /**
@@ -37,6 +39,8 @@ export type SessionSummary = {
   steps: number;
   /** Detail of the latest `error` event (shown with the fixed error text). */
   errorDetail: string | null;
+  /** A review session's record: what it read, found and posted; null for other sessions. */
+  review: ReviewOverview | null;
 };
 
 /** A cheap probe of a session's progress; the SSE stream polls it. */
@@ -79,6 +83,7 @@ function escapeLike(text: string): string {
 export type SessionViews = ReturnType<typeof createSessionViews>;
 
 export function createSessionViews(db: Db) {
+  const reviews = createReviewStore(db);
   async function findTimelineAfter(id: number, after: TimelineCursor): Promise<Timeline> {
     const [events, checkpoints] = await Promise.all([
       db.query<EventSqlRow>(
@@ -97,7 +102,7 @@ export function createSessionViews(db: Db) {
     const { rows } = await db.query<SessionSqlRow>("SELECT * FROM sessions WHERE id = $1", [id]);
     if (!rows[0]) return null;
     const session = toSession(rows[0]);
-    const [retries, first, steps, error] = await Promise.all([
+    const [retries, first, steps, error, review] = await Promise.all([
       db.query<SessionLink>("SELECT id, status, origin FROM sessions WHERE parent_session_id = $1 ORDER BY id", [id]),
       db.query<{ model: Record<string, unknown> | null }>(
         "SELECT model FROM checkpoints WHERE session_id = $1 AND model IS NOT NULL ORDER BY seq LIMIT 1",
@@ -108,6 +113,7 @@ export function createSessionViews(db: Db) {
         "SELECT data->>'detail' AS detail FROM session_events WHERE session_id = $1 AND kind = 'error' ORDER BY id DESC LIMIT 1",
         [id],
       ),
+      session.flow === "review" ? reviews.findOverview(id) : Promise.resolve(null),
     ]);
     return {
       session,
@@ -115,6 +121,7 @@ export function createSessionViews(db: Db) {
       firstStepModel: first.rows[0]?.model ?? null,
       steps: steps.rows[0]?.n ?? 0,
       errorDetail: error.rows[0]?.detail ?? null,
+      review,
     };
   }
 

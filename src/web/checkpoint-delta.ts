@@ -106,7 +106,7 @@ class StepParts {
   }
 }
 
-const KIND_TITLES: Record<string, string> = { start: "Request", step: "Model step", input: "User input", interrupted: "Interrupted" };
+const KIND_TITLES: Record<string, string> = { start: "Request", step: "Model step", input: "User input", interrupted: "Interrupted", continue: "Next request" };
 
 /** A title and a short detail from the delta's own bookkeeping (`kind`, `run`, `finishReason`, `reason`). */
 export function stepHeading(delta: unknown): { title: string | null; detail: string | null } {
@@ -117,11 +117,13 @@ export function stepHeading(delta: unknown): { title: string | null; detail: str
     typeof delta.run === "number" && delta.run > 1 ? `run ${delta.run}` : null,
     str(delta.finishReason) && `finish: ${str(delta.finishReason)}`,
     str(delta.reason),
+    str(delta.key),
+    delta.window === true ? "new context window" : null,
   ].filter(Boolean);
   return { title, detail: detail.length ? detail.join(" · ") : null };
 }
 
-const HEADING_KEYS = new Set(["kind", "run", "finishReason", "reason"]);
+const HEADING_KEYS = new Set(["kind", "run", "finishReason", "reason", "key", "window"]);
 
 /** The parts of one checkpoint's delta, in order. */
 export function stepParts(delta: unknown): StepPart[] {
@@ -136,7 +138,7 @@ export function stepParts(delta: unknown): StepPart[] {
   }
   const rest: Dict = {};
   for (const [key, value] of Object.entries(delta)) {
-    if (HEADING_KEYS.has(key) && (typeof value === "string" || typeof value === "number")) continue;
+    if (HEADING_KEYS.has(key) && (typeof value === "string" || typeof value === "number" || typeof value === "boolean")) continue;
     if (Array.isArray(value) && value.length === 0) continue;
     if (key === "messages" && Array.isArray(value)) for (const message of value) parts.message(message);
     else if (key === "text" && typeof value === "string") parts.text("assistant", value);

@@ -8,6 +8,7 @@ import { sessionActions } from "./session-actions.js";
 import { errorView } from "./session-view.js";
 import { decideView, signInHref, type ViewDecision } from "./viewing.js";
 import { dropStaleCookie } from "./web-session.js";
+import { reviewJson } from "./review-view.js";
 
 /**
  * The JSON (and SSE) answer to a request that may not see the session: no content. 401 with
@@ -80,6 +81,7 @@ export async function handleSessionJson(ctx: SessionWebContext, req: IncomingMes
     retryAllowed: actions.retry !== null,
     stopAllowed: actions.stop !== null,
     retries: view.retries.map((r) => ({ ...r, url: link(r.id) })),
+    review: view.review ? reviewJson(view.review) : null,
     links: {
       page: link(session.id),
       api: `${ctx.publicUrl}/api${sessionPath(ctx.linkSecret, session.id)}`,

@@ -6,6 +6,7 @@ import type { SessionSummary } from "../storage/session-views.js";
 import { costLabel, durationLabel, humanize, isMoving, modelLabel, timeLabel, tokensLabel } from "./format.js";
 import { renderMarkdown, safeHttpUrl } from "./markdown.js";
 import type { ActionForm, ActionNote } from "./session-actions.js";
+import { reviewView, type ReviewView } from "./review-view.js";
 import type { SessionHref } from "./timeline.js";
 
 /**
@@ -45,6 +46,8 @@ export type SummaryView = {
   retry: ActionForm | null;
   stop: ActionForm | null;
   actionNote: ActionNote | null;
+  /** A review session's findings (review-view.ts); null for other sessions. */
+  review: ReviewView | null;
 };
 
 export type SummaryLinks = {
@@ -118,5 +121,6 @@ export function summaryView(summary: SessionSummary, links: SummaryLinks, now = 
     retry: links.retryForm,
     stop: links.stopForm ?? null,
     actionNote: links.actionNote ?? null,
+    review: summary.review ? reviewView(summary.review) : null,
   };
 }

@@ -1,6 +1,7 @@
 import type { CheckpointRow, SessionEventRow, Timeline } from "../storage/session-views.js";
 import { stepHeading, stepParts, toJson, type StepPart } from "./checkpoint-delta.js";
 import { durationLabel, humanize, modelLabel, timeLabel, tokensLabel } from "./format.js";
+import { safeHttpUrl } from "./markdown.js";
 
 /**
  * The session's timeline as the page shows it: `session_events` rows and checkpoints (steps),
@@ -76,6 +77,17 @@ function describeEvent(event: SessionEventRow, href: SessionHref): Described {
       return { title: "Reply found (already posted)", tone: "ok", detail: run };
     case "error":
       return { title: `Error: ${humanize(text(d.reason) ?? "unknown")}`, tone: "error", detail: text(d.detail) };
+    case "review_posted":
+    case "review_found": {
+      const url = safeHttpUrl(text(d.url));
+      const commit = text(d.commit);
+      return {
+        title: event.kind === "review_posted" ? "Review posted" : "Review found (already posted)",
+        tone: "ok",
+        detail: joinDetail(commit && `on ${commit.slice(0, 7)}`, `${text(d.inline) ?? 0} inline comments`, Number(d.refused) > 0 && `${text(d.refused)} refused by the forge`, text(d.headMovedTo) && `the head moved to ${text(d.headMovedTo)!.slice(0, 7)}`),
+        ...(url ? { link: { href: url, text: "View the review" } } : {}),
+      };
+    }
     case "retried": {
       const child = typeof d.sessionId === "number" ? d.sessionId : null;
       const by = text(d.by);

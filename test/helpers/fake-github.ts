@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { fakeDiffLines } from "./fake-diff.js";
 import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
@@ -26,6 +27,8 @@ export type FakeComment = {
   path?: string;
 };
 
+export type FakeFile = { filename: string; status: string; patch?: string; previous_filename?: string; changes?: number };
+
 /** An issue or pull request the agent's read tools can fetch. */
 export type FakeThread = {
   title: string;
@@ -33,7 +36,13 @@ export type FakeThread = {
   author: string;
   /** Pull requests: head commit and changed files (`patch` is the unified diff hunk text). */
   headSha?: string;
-  files?: { filename: string; status: string; patch?: string }[];
+  baseSha?: string;
+  files?: FakeFile[];
+  /**
+   * Earlier heads still part of the pull request, with their files: a review may be posted on
+   * one of them (`commit_id`). A head force-pushed away is left out: GitHub refuses it (422).
+   */
+  earlier?: Record<string, FakeFile[]>;
 };
 
 export type RecordedRequest = { method: string; path: string; body: unknown; at: number; query?: string; headers?: Record<string, string | undefined> };
@@ -49,6 +58,11 @@ export function parseRequestBody(text: string): unknown {
     return Object.fromEntries(new URLSearchParams(text));
   }
 }
+/** A review comment as GitHub stores it. */
+export type FakeReviewComment = { id: number; path: string; body: string; line: number; side: string; start_line: number | null; start_side: string | null; html_url: string };
+
+export type FakeReview = { id: number; repo: string; number: number; body: string; event: string; commitId: string; comments: FakeReviewComment[]; html_url: string };
+
 /** [status, body, headers?]: what the fake answers. */
 export type Answer = [number, unknown] | [number, unknown, Record<string, string>];
 /** Return an Answer to answer instead of the fake's own handling. */
@@ -76,6 +90,10 @@ export class FakeGitHub {
   readonly oauthCodes = new Map<string, { user: FakeOAuthUser; redirectUri: string; used: boolean }>();
   readonly oauthTokens = new Map<string, FakeOAuthUser>();
   readonly revokedTokens: string[] = [];
+  /** Reviews posted through `POST …/pulls/{n}/reviews`. */
+  readonly reviews: FakeReview[] = [];
+  /** `GET …/compare/{base}...{head}` answers by `${repo}:${base}...${head}`. */
+  compares = new Map<string, { status: string; files: FakeFile[] }>();
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -258,11 +276,25 @@ export class FakeGitHub {
       const thread = this.threads.get(`${m[1]}#${m[3]}`);
       if (!thread) return [404, { message: "Not Found" }];
       const base = { number: Number(m[3]), title: thread.title, body: thread.body, user: { login: thread.author, type: "User" }, html_url: `https://github.test/${m[1]}/${m[2]}/${m[3]}` };
-      return [200, m[2] === "pulls" ? { ...base, head: { sha: thread.headSha ?? "headsha", ref: "feature" } } : base];
+      const refs = { head: { sha: thread.headSha ?? "headsha", ref: "feature" }, base: { sha: thread.baseSha ?? "basesha", ref: "main" } };
+      return [200, m[2] === "pulls" ? { ...base, ...refs } : base];
     }
     if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/files$/.exec(p))) {
       const thread = this.threads.get(`${m[1]}#${m[2]}`);
-      return thread ? [200, thread.files ?? []] : [404, { message: "Not Found" }];
+      return thread ? paginate(p, url, thread.files ?? []) : [404, { message: "Not Found" }];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/compare\/([0-9a-zA-Z_-]+)\.\.\.([0-9a-zA-Z_-]+)$/.exec(p))) {
+      const found = this.compares.get(`${m[1]}:${m[2]}...${m[3]}`);
+      return found ? [200, { status: found.status, ahead_by: 1, behind_by: 0, total_commits: 1, commits: [], files: found.files }] : [404, { message: "Not Found" }];
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/reviews$/.exec(p))) {
+      const [repo, number] = [m[1]!, Number(m[2])];
+      if (r.method === "POST") return this.#createReview(repo, number, r.body);
+      return [200, this.reviews.filter((v) => v.repo === repo && v.number === number).map((v) => this.#reviewApi(v))];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/pulls\/(\d+)\/reviews\/(\d+)\/comments$/.exec(p))) {
+      const review = this.reviews.find((v) => v.repo === m![1] && v.number === Number(m![2]) && v.id === Number(m![3]));
+      return review ? [200, review.comments.map((c) => ({ ...c, pull_request_review_id: review.id, commit_id: review.commitId, user: { login: `${this.slug}[bot]`, type: "Bot" } }))] : [404, { message: "Not Found" }];
     }
     if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/contents(?:\/(.*))?$/.exec(p))) {
       return this.#contents(decodeURIComponent(m[2] ?? "").replace(/\/+$/, ""));
@@ -294,6 +326,66 @@ export class FakeGitHub {
     }
     return [404, { message: `fake GitHub has no route for ${r.method} ${p}` }];
   }
+
+  #reviewApi(v: FakeReview) {
+    return { id: v.id, body: v.body, state: "COMMENTED", commit_id: v.commitId, html_url: v.html_url, user: { login: `${this.slug}[bot]`, id: 1, type: "Bot" } };
+  }
+
+  /**
+   * `POST /repos/{owner}/{repo}/pulls/{n}/reviews` with GitHub's rules: documented fields only,
+   * a known `event`, a body for COMMENT, a `commit_id` of the pull request, and every comment on
+   * a line its diff shows (a range inside one hunk); anything else fails the whole review with 422.
+   */
+  #createReview(repo: string, number: number, raw: unknown): [number, unknown] {
+    const thread = this.threads.get(`${repo}#${number}`);
+    if (!thread) return [404, { message: "Not Found" }];
+    const invalid = (error: string): [number, unknown] => [422, { message: "Unprocessable Entity", errors: [error], documentation_url: "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request" }];
+    const body = (raw ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(body).filter((k) => !["commit_id", "body", "event", "comments"].includes(k));
+    if (unknown.length) return invalid(`unknown fields: ${unknown.join(", ")}`);
+    const event = String(body.event ?? "");
+    if (!["APPROVE", "REQUEST_CHANGES", "COMMENT"].includes(event)) return invalid("event is not one of APPROVE, REQUEST_CHANGES, COMMENT");
+    if (event !== "APPROVE" && !(typeof body.body === "string" && body.body)) return invalid("Body is required for this event");
+    const head = thread.headSha ?? "headsha";
+    const commitId = typeof body.commit_id === "string" ? body.commit_id : head;
+    const files = commitId === head ? thread.files ?? [] : thread.earlier?.[commitId];
+    if (!files) return invalid("commit_id is not part of the pull request");
+    const comments = Array.isArray(body.comments) ? (body.comments as Record<string, unknown>[]) : [];
+    const stored: FakeReviewComment[] = [];
+    for (const c of comments) {
+      const extra = Object.keys(c).filter((k) => !["path", "body", "line", "side", "start_line", "start_side"].includes(k));
+      if (extra.length) return invalid(`comment has unknown fields: ${extra.join(", ")}`);
+      const file = files.find((f) => f.filename === c.path);
+      if (!file || typeof c.body !== "string" || typeof c.line !== "number") return invalid("Path could not be resolved");
+      const side = String(c.side ?? "RIGHT");
+      const startSide = c.start_line === undefined ? null : String(c.start_side ?? side);
+      const lines = fakeDiffLines(file.patch);
+      const at = (n: unknown, on: string) => lines.find((l) => (on === "LEFT" ? l.old : l.new) === n && (on === "LEFT" ? l.kind !== "+" : l.kind !== "-"));
+      const end = at(c.line, side);
+      if (!["LEFT", "RIGHT"].includes(side) || !end) return invalid("Pull request review thread line must be part of the diff");
+      if (c.start_line !== undefined) {
+        const start = at(c.start_line, startSide ?? side);
+        if (!start || !["LEFT", "RIGHT"].includes(startSide ?? "")) return invalid("Pull request review thread start line must be part of the diff");
+        if (start.hunk !== end.hunk) return invalid("start_line must be part of the same hunk as the line");
+        if (lines.indexOf(start) >= lines.indexOf(end)) return invalid("start_line must precede line");
+      }
+      const id = this.#nextId++;
+      stored.push({ id, path: String(c.path), body: c.body, line: c.line, side, start_line: typeof c.start_line === "number" ? c.start_line : null, start_side: startSide, html_url: `https://github.test/${repo}/pull/${number}#discussion_r${id}` });
+    }
+    const id = this.#nextId++;
+    const review: FakeReview = { id, repo, number, body: String(body.body ?? ""), event, commitId, comments: stored, html_url: `https://github.test/${repo}/pull/${number}#pullrequestreview-${id}` };
+    this.reviews.push(review);
+    return [200, this.#reviewApi(review)];
+  }
+}
+
+/** One page of `items` (`per_page`, `page`) with GitHub's `Link` header to the next. */
+function paginate(path: string, url: URL, items: unknown[]): Answer {
+  const perPage = Number(url.searchParams.get("per_page") ?? 30);
+  const page = Number(url.searchParams.get("page") ?? 1);
+  const slice = items.slice((page - 1) * perPage, page * perPage);
+  if (page * perPage >= items.length) return [200, slice];
+  return [200, slice, { link: `<${path}?per_page=${perPage}&page=${page + 1}>; rel="next"` }];
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,5 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { parseRequestBody } from "./fake-github.js";
+import { createServer, type Server } from "node:http";
+import { fakeDiffLines } from "./fake-diff.js";
+import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
  * A small in-memory GitLab REST API (v4) for tests, behind nock (see nock-gitlab.ts). It keeps
@@ -25,11 +28,31 @@ export type FakeNote = {
   system: boolean;
   deleted: boolean;
   createdAt: string;
+  /** Diff notes: where on the diff (as the draft's position said). */
+  position?: Record<string, unknown> | null;
 };
 
 export type GitLabRequest = { method: string; path: string; query: URLSearchParams; body: unknown; token: string | undefined; at: number; authorization?: string | undefined };
 
 export type FakeGitLabUser = { id: number; username: string; state?: string };
+/** A file of a merge request's diff, as `GET …/diffs` serves it. */
+export type FakeDiff = { old_path: string; new_path: string; diff: string; new_file?: boolean; deleted_file?: boolean; renamed_file?: boolean; too_large?: boolean; generated_file?: boolean };
+export type FakeDiffRefs = { base_sha: string; start_sha: string; head_sha: string };
+
+/** A merge request the review reads: its latest diff version, earlier versions, and its commits. */
+export type FakeMergeRequest = {
+  title: string;
+  description: string;
+  diffRefs: FakeDiffRefs;
+  diffs: FakeDiff[];
+  /** Earlier diff versions by head SHA: positions on them are still accepted (outdated). A version force-pushed away is left out. */
+  earlier?: Record<string, { diffRefs: FakeDiffRefs; diffs: FakeDiff[] }>;
+  /** The merge request's commit SHAs, newest first (default: the head). */
+  commits?: string[];
+};
+
+export type FakeDraftNote = { id: number; projectId: number; iid: number; authorId: number; note: string; position: Record<string, unknown> | null };
+
 /** Return a [status, body, headers?] to answer instead of the fake's own handling. */
 export type GitLabInterceptor = (req: GitLabRequest) => [number, unknown, Record<string, string>?] | undefined;
 
@@ -55,7 +78,49 @@ export class FakeGitLab {
   readonly oauthCodes = new Map<string, { user: FakeGitLabUser; redirectUri: string; challenge: string; used: boolean }>();
   readonly oauthTokens = new Map<string, FakeGitLabUser>();
   readonly revokedTokens: string[] = [];
+  /** Merge requests by `${projectId}!${iid}`. */
+  mergeRequests = new Map<string, FakeMergeRequest>();
+  /** `GET /projects/:id/repository/compare` answers by `${projectId}:${from}..${to}`. */
+  compares = new Map<string, FakeDiff[]>();
+  /** Repository files by path (any ref), for raw file reads. */
+  files = new Map<string, string>();
+  readonly drafts: FakeDraftNote[] = [];
+  /** Set by `start()`: the fake served on loopback, for forgebot processes nock cannot reach. */
+  url = "";
+  #server: Server | null = null;
   #nextId = 50_000;
+
+  /** Serves the fake on 127.0.0.1 (for a worker in another process); `url` is its GITLAB_URL. */
+  async start(): Promise<this> {
+    this.#server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const token = req.headers["private-token"];
+        const [status, body, headers] = this.respond(req.method ?? "GET", req.url ?? "/", Buffer.concat(chunks).toString("utf8"), Array.isArray(token) ? token[0] : token);
+        if (body === undefined) {
+          res.writeHead(status, headers ?? {});
+          res.end();
+          return;
+        }
+        const text = typeof body === "string";
+        res.writeHead(status, { "content-type": text ? "text/plain" : "application/json", ...(headers ?? {}) });
+        res.end(text ? body : JSON.stringify(body));
+      });
+    });
+    const port = await listenOnLoopback(this.#server);
+    this.url = `http://127.0.0.1:${port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await closeServer(this.#server);
+  }
+
+  /** Notes the bot published as a review (diff notes and the summary), live ones. */
+  reviewNotes(iid?: number): FakeNote[] {
+    return this.botNotes({ live: true, ...(iid === undefined ? {} : { iid }) }).filter((n) => n.body.includes("forgebot:review"));
+  }
 
   /** Adds a note a person wrote (the trigger), so replies into its discussion can find it. */
   seedNote(input: { id: number; projectId: number; noteable: FakeNote["noteable"]; iid: number; body?: string; discussionId?: string; type?: FakeNote["type"]; internal?: boolean; author?: FakeNote["author"] }): FakeNote {
@@ -101,6 +166,7 @@ export class FakeGitLab {
       noteable_iid: n.iid,
       internal: n.internal,
       confidential: n.internal,
+      ...(n.position ? { position: n.position } : {}),
     };
   }
 
@@ -193,6 +259,8 @@ export class FakeGitLab {
     const b = (r.body ?? {}) as Record<string, unknown>;
     let m: RegExpExecArray | null;
     if (r.method === "GET" && p === "/user") return [200, { ...this.bot, name: "forgebot", state: "active", bot: false }];
+    const review = this.#reviewRoute(r, p, b);
+    if (review) return review;
     if (r.method === "GET" && (m = /^\/projects\/(\d+)\/members\/all\/(\d+)$/.exec(p))) {
       const level = this.members.get(Number(m[2])) ?? this.defaultAccessLevel;
       if (level === 0) return [404, { message: "404 Not found" }];
@@ -221,5 +289,98 @@ export class FakeGitLab {
       return [204, undefined];
     }
     return [404, { message: `fake GitLab has no route for ${r.method} ${p}` }];
+  }
+
+  /** Merge request reads, compare, raw files and draft notes (the review's endpoints). */
+  #reviewRoute(r: GitLabRequest, p: string, b: Record<string, unknown>): [number, unknown, Record<string, string>?] | undefined {
+    let m: RegExpExecArray | null;
+    const page = <T>(items: T[]): [number, unknown] => {
+      const perPage = Number(r.query.get("per_page") ?? 20);
+      const n = Number(r.query.get("page") ?? 1);
+      return [200, items.slice((n - 1) * perPage, n * perPage)];
+    };
+    if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/files\/(.+)\/raw$/.exec(p))) {
+      const file = this.files.get(decodeURIComponent(m[2]!));
+      return file === undefined ? [404, { message: "404 File Not Found" }] : [200, file];
+    }
+    if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/compare$/.exec(p))) {
+      const diffs = this.compares.get(`${m[1]}:${r.query.get("from")}..${r.query.get("to")}`);
+      return diffs ? [200, { commit: null, commits: [], diffs, compare_timeout: false, compare_same_ref: false }] : [404, { message: "404 Ref Not Found" }];
+    }
+    if (!(m = /^\/projects\/(\d+)\/merge_requests\/(\d+)(\/.*)?$/.exec(p))) return undefined;
+    const [projectId, iid, rest] = [Number(m[1]), Number(m[2]), m[3] ?? ""];
+    const mr = this.mergeRequests.get(`${projectId}!${iid}`);
+    if (!mr && (rest === "" || rest === "/diffs" || rest === "/commits" || rest.startsWith("/draft_notes"))) return [404, { message: "404 Not found" }];
+    if (!mr) return undefined;
+    if (r.method === "GET" && rest === "") {
+      return [200, { iid, title: mr.title, description: mr.description, web_url: `https://gitlab.example.com/group/project/-/merge_requests/${iid}`, sha: mr.diffRefs.head_sha, source_branch: "feature", diff_refs: mr.diffRefs }];
+    }
+    if (r.method === "GET" && rest === "/diffs") return page(mr.diffs);
+    if (r.method === "GET" && rest === "/commits") return page((mr.commits ?? [mr.diffRefs.head_sha]).map((id) => ({ id, short_id: id.slice(0, 8) })));
+    const drafts = (d: FakeDraftNote) => d.projectId === projectId && d.iid === iid && d.authorId === this.bot.id;
+    if (r.method === "GET" && rest === "/draft_notes") return page(this.drafts.filter(drafts).map((d) => ({ id: d.id, author_id: d.authorId, note: d.note, position: d.position })));
+    if (r.method === "POST" && rest === "/draft_notes") {
+      if (typeof b.note !== "string" || !b.note) return [400, { message: "400 Bad request - note is missing" }];
+      const position = (b.position ?? null) as Record<string, unknown> | null;
+      const refused = position ? this.#invalidPosition(mr, position) : null;
+      if (refused) return [400, { message: `400 Bad request - Note {:validate_position=>["${refused}"]}` }];
+      const draft: FakeDraftNote = { id: this.#nextId++, projectId, iid, authorId: this.bot.id, note: b.note, position };
+      this.drafts.push(draft);
+      return [201, { id: draft.id, author_id: draft.authorId, note: draft.note, position: draft.position }];
+    }
+    if (r.method === "DELETE" && (m = /^\/draft_notes\/(\d+)$/.exec(rest))) {
+      const i = this.drafts.findIndex((d) => drafts(d) && d.id === Number(m![1]));
+      if (i < 0) return [404, { message: "404 Not found" }];
+      this.drafts.splice(i, 1);
+      return [204, undefined];
+    }
+    if (r.method === "POST" && rest === "/draft_notes/bulk_publish") {
+      const publishing = this.drafts.filter(drafts);
+      for (const d of publishing) {
+        const note = this.#create(projectId, "merge_requests", iid, { body: d.note });
+        if (d.position) {
+          note.type = "DiffNote";
+          note.position = d.position;
+        }
+        this.drafts.splice(this.drafts.indexOf(d), 1);
+      }
+      return [204, undefined];
+    }
+    return undefined;
+  }
+
+  /**
+   * Why GitLab would refuse a diff note's position, or null: the three SHAs of a diff version of
+   * the merge request, `position_type: text`, the paths of one of its files, `new_line` for an
+   * added line, `old_line` for a removed one, both for a context line, and a `line_range` whose
+   * line codes (`sha1(path)_old_new`) and types name lines of one hunk ending on that line.
+   */
+  #invalidPosition(mr: FakeMergeRequest, position: Record<string, unknown>): string | null {
+    const allowed = ["base_sha", "start_sha", "head_sha", "position_type", "new_path", "old_path", "new_line", "old_line", "line_range"];
+    const extra = Object.keys(position).filter((k) => !allowed.includes(k));
+    if (extra.length) return `unknown position fields: ${extra.join(", ")}`;
+    const versions = [{ diffRefs: mr.diffRefs, diffs: mr.diffs }, ...Object.values(mr.earlier ?? {})];
+    const version = versions.find((v) => v.diffRefs.base_sha === position.base_sha && v.diffRefs.start_sha === position.start_sha && v.diffRefs.head_sha === position.head_sha);
+    if (!version) return "base_sha, start_sha and head_sha do not match a diff version";
+    if (position.position_type !== "text") return "position_type must be text";
+    const diff = version.diffs.find((d) => d.new_path === position.new_path && d.old_path === position.old_path);
+    if (!diff) return "new_path and old_path do not match a file of the diff";
+    const lines = fakeDiffLines(diff.diff);
+    const newLine = position.new_line ?? null;
+    const oldLine = position.old_line ?? null;
+    const line = lines.find((l) => l.new === newLine && l.old === oldLine);
+    if (!line) return "must be a valid line code";
+    const range = position.line_range as { start?: Record<string, unknown>; end?: Record<string, unknown> } | undefined;
+    if (range === undefined) return null;
+    const hash = createHash("sha1").update(String(position.new_path)).digest("hex");
+    const point = (p: Record<string, unknown> | undefined) => {
+      if (!p || Object.keys(p).some((k) => k !== "line_code" && k !== "type")) return undefined;
+      return lines.find((l) => `${hash}_${l.oldPos}_${l.newPos}` === p.line_code && (l.kind === "+" ? "new" : "old") === p.type);
+    };
+    const start = point(range.start);
+    const end = point(range.end);
+    if (!start || !end) return "line_range must name lines of the diff by line_code and type";
+    if (end !== line || start.hunk !== end.hunk || lines.indexOf(start) > lines.indexOf(end)) return "line_range must end on the position's line, inside one hunk";
+    return null;
   }
 }

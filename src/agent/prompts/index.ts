@@ -9,6 +9,7 @@ function load(name: string): string {
 }
 
 const SYSTEM_TEMPLATE = load("system.md");
+const REVIEW_TEMPLATE = load("review.md");
 
 export type PromptValues = { handle: string; forgeName: string; changeRequestName: string };
 
@@ -17,7 +18,53 @@ export type PromptValues = { handle: string; forgeName: string; changeRequestNam
  * it stays byte-identical across a conversation and providers' prompt caches hit.
  */
 export function systemPrompt(values: PromptValues): string {
-  return SYSTEM_TEMPLATE.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in values ? values[key as keyof PromptValues] : whole)).trim();
+  return fill(SYSTEM_TEMPLATE, values);
+}
+
+function fill(template: string, values: PromptValues): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in values ? values[key as keyof PromptValues] : whole)).trim();
+}
+
+/** The review flow's system prompt: installation-only, like `systemPrompt`, so prompt caches hit. */
+export function reviewSystemPrompt(values: PromptValues): string {
+  return fill(REVIEW_TEMPLATE, values);
+}
+
+export type ReviewRequestValues = {
+  actor: string;
+  /** The requester's focus (`review <focus>`), sanitized; may be empty. */
+  focus: string;
+  forgeName: string;
+  changeRequestName: string;
+  reference: string;
+  repoPath: string;
+  fencedTitle: string;
+  /** `.forgebot.yml` review.instructions, already fenced; null when the repository sets none. */
+  fencedInstructions: string | null;
+  /** "what changed since my last review at `abc1234`", "the whole change". */
+  scope: string;
+  group: number;
+  groups: number;
+  /** The group's numbered diff, already fenced. */
+  fencedDiff: string;
+};
+
+/**
+ * One group's request. Each group is asked in a fresh context window, so the request repeats
+ * what every group needs (the focus, the repository's instructions, where the change is).
+ */
+export function reviewRequestMessage(v: ReviewRequestValues): string {
+  return [
+    `@${v.actor} asked for a review of ${v.repoPath} ${v.changeRequestName} ${v.reference} on ${v.forgeName}: ${v.scope}.`,
+    v.focus.trim() ? `Their focus: ${v.focus.trim()}` : "They gave no particular focus.",
+    "",
+    `The ${v.changeRequestName}'s title:`,
+    v.fencedTitle,
+    ...(v.fencedInstructions ? ["", "The repository's review instructions (.forgebot.yml):", v.fencedInstructions] : []),
+    "",
+    `Group ${v.group} of ${v.groups}: review these files, then call submit_review once with your findings for them.`,
+    v.fencedDiff,
+  ].join("\n");
 }
 
 export type RequestValues = {

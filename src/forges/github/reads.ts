@@ -18,7 +18,7 @@ type ApiReviewComment = ApiComment & { path?: string; line?: number | null; orig
 type ApiFile = { filename: string; status: string; patch?: string; previous_filename?: string };
 
 /** Reads every page up to the limit (Octokit's iterator follows the Link header). */
-async function pages<T>(iterator: AsyncIterable<{ data: T[] }>, maxPages: number = GITHUB_READ_LIMITS.pages): Promise<T[]> {
+export async function pages<T>(iterator: AsyncIterable<{ data: T[] }>, maxPages: number = GITHUB_READ_LIMITS.pages): Promise<T[]> {
   const items: T[] = [];
   let read = 0;
   for await (const page of iterator) {

@@ -4,6 +4,7 @@ import {
   IssueNotes,
   Issues,
   MergeRequestDiscussions,
+  MergeRequestDraftNotes,
   MergeRequestNotes,
   MergeRequests,
   ProjectMembers,
@@ -25,6 +26,7 @@ export type GitLabApi = {
   issues: Issues;
   repositoryFiles: RepositoryFiles;
   repositories: Repositories;
+  draftNotes: MergeRequestDraftNotes;
 };
 
 export type GitLabApiSettings = {
@@ -50,6 +52,7 @@ export function createGitLabApi(settings: GitLabApiSettings): GitLabApi {
     issues: new Issues(options),
     repositoryFiles: new RepositoryFiles(options),
     repositories: new Repositories(options),
+    draftNotes: new MergeRequestDraftNotes(options),
   };
 }
 

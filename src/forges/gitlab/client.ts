@@ -1,6 +1,7 @@
 import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type RepoAccess, type RepoVisibility, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, type ApiNote, type GitLabApi } from "./api.js";
 import { createReadTools } from "./reads.js";
+import { createGitLabReview } from "./review.js";
 
 export type GitLabClientSettings = {
   /** Lowest project access level that may start sessions (30 = Developer). */
@@ -89,5 +90,6 @@ export function createGitLabClient(api: GitLabApi, bound: ThreadRef, settings: G
     },
 
     ...createReadTools(api, projectId),
+    ...createGitLabReview(api, projectId, settings.selfUserId),
   };
 }

@@ -13,3 +13,11 @@ CREATE TABLE installation (
   rotated_at       timestamptz
 );
 INSERT INTO installation (queue_namespace) VALUES (substr(replace(gen_random_uuid()::text, '-', ''), 1, 12));
+
+-- One review of a change request is posted at a time: a lease per thread, like the sessions'
+-- (a holder renews it while it waits for a write slot; a crashed holder's lease runs out).
+CREATE TABLE change_request_leases (
+  conversation_key  text        PRIMARY KEY,
+  lease_token       text        NOT NULL,
+  lease_until       timestamptz NOT NULL
+);

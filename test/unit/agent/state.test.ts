@@ -41,6 +41,19 @@ describe("rebuilding a session from its checkpoint chain", () => {
     expect(rebuildState([start, toolStep, askStep, answer]).pendingCall).toBeNull();
   });
 
+  it("a continuation answers the pending call, asks the next request and, with a new window, hides what came before", () => {
+    const submit = cp(3, { kind: "step", run: 1, messages: [call("c3", "submit_review", { findings: [] })], finishReason: "tool-calls" });
+    const next = cp(4, { kind: "continue", run: 1, key: "group-1", messages: [result("c3", "submit_review", "Recorded."), user("GROUP 2")], window: true });
+    const state = rebuildState([start, toolStep, submit, next]);
+    expect(state).toMatchObject({ pendingCall: null, pendingQuestion: null, final: null, continued: ["group-1"], steps: 2 });
+    expect(state.messages.slice(state.windowStart)).toEqual([user("GROUP 2")]);
+    // Without a new window the model keeps seeing the whole session.
+    const kept = rebuildState([start, toolStep, submit, cp(4, { kind: "continue", run: 1, key: "more", messages: [result("c3", "submit_review", "ok"), user("MORE")], window: false })]);
+    expect(kept.windowStart).toBe(0);
+    // Continuations leave thread memory alone: later sessions remember requests and answers only.
+    expect(memoryMessages([start, toolStep, submit, next])).toEqual([user("REQUEST")]);
+  });
+
   it("follows parent links from the newest checkpoint, ignoring rows off the chain", () => {
     const orphan = cp(3, { kind: "step", run: 1, messages: [say("ORPHAN")], finishReason: "stop" }, 1);
     const tip = cp(4, { kind: "step", run: 1, messages: [say("TIP")], finishReason: "stop" }, 2);

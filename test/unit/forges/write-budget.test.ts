@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it } from "@jest/globals";
 import { ForgeApiError, type ThreadRef } from "../../../src/sessions/forge-port.js";
 import { createWriteBudget, noteKind, type ClosableWriteBudget, type WriteBudgetOptions, type WriteKind, type WriteTarget } from "../../../src/forges/write-budget.js";
 import { TEST_REDIS_URL } from "../../helpers/db.js";
+import { withWriteBudget } from "../../../src/forges/write-budget.js";
+import type { Forge, ForgeClient, ReviewDraft } from "../../../src/sessions/forge-port.js";
 import { createGitHubApp } from "../../../src/forges/github/app.js";
 import { createGitLabApp } from "../../../src/forges/gitlab/app.js";
 import { testPrivateKey } from "../../helpers/github-app.js";
@@ -190,4 +192,24 @@ describe("write budget", () => {
     await expect(b.run(thread, "reply", async () => { calls++; throw new ForgeApiError("boom", 500); })).rejects.toThrow("boom");
     expect(calls).toBe(1);
   });
+
+  it("posts a review through the budget as a `review` write, after started notes", async () => {
+    const seen: { kind: WriteKind; scope: string }[] = [];
+    const budget = { run: <T>(target: WriteTarget, kind: WriteKind, fn: () => Promise<T>) => (seen.push({ kind, scope: target.scope }), fn()) };
+    const posted = { id: "1", url: null, comments: [], refused: [] };
+    const client = { postReview: async () => posted, findReview: async () => null } as unknown as ForgeClient;
+    const forge: Forge = { name: "github", profile: {} as Forge["profile"], clientFor: async () => client };
+    const budgeted = await withWriteBudget(forge, budget, () => "scope-1").clientFor(issue);
+    const draft = { refs: { baseSha: "b", startSha: "b", headSha: "h" }, marker: "m", comments: [], summary: () => "s" } satisfies ReviewDraft;
+    await expect(budgeted.postReview!(issue, draft)).resolves.toBe(posted);
+    await expect(budgeted.findReview!(issue, draft)).resolves.toBeNull();
+    // Reads stay outside the budget.
+    expect(seen).toEqual([{ kind: "review", scope: "scope-1" }]);
+
+    const b = make(120);
+    const order: string[] = [];
+    await Promise.all(Array.from({ length: 60 }, (_, i) => b.run(thread, "reply", async () => void order.push(`warm-${i}`))));
+    await Promise.all([b.run(thread, "review", async () => void order.push("review")), b.run(thread, "started_note", async () => void order.push("started"))]);
+    expect(order.slice(60)).toEqual(["started", "review"]);
+  }, 10_000);
 });
