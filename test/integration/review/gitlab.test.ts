@@ -70,6 +70,8 @@ async function mention(iid: number, text: string, fixture: "note-merge-request.d
     p.object_attributes.discussion_id = `d${id}`.padEnd(40, "0");
     if (p.merge_request) p.merge_request.iid = iid;
     if (p.issue) p.issue.iid = iid;
+    // A public project: its session page shows everything to the link, no sign-in involved.
+    p.project.visibility_level = 20;
   });
   const noteable = fixture === "note-issue.docs-example" ? "issues" : "merge_requests";
   const trigger = fake.seedNote({ id, projectId: PROJECT, noteable, iid, body: text, discussionId: payload.object_attributes.discussion_id });
