@@ -93,7 +93,10 @@ async function createRoleAndDatabase(cluster: BenchCluster): Promise<void> {
  */
 export async function benchConnections(): Promise<BenchResult> {
   const cluster = await startBenchCluster({ max_connections: MAX_CONNECTIONS, superuser_reserved_connections: 1 });
-  const github = await new FakeGitHub().start();
+  const github = await new FakeGitHub().start().catch(async (err: unknown) => {
+    await cluster.stop();
+    throw err;
+  });
   const env = testEnv({
     databaseUrl: cluster.url("forgebot", "forgebot"),
     env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", ...UNLIMITED_WRITES, DATABASE_POOL_MAX: String(POOL_MAX), JOB_LOCK_MS: "30000", JOB_STALLED_INTERVAL_MS: "30000", LOG_LEVEL: "warn" },

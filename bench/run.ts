@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import { benchAck } from "./ack.js";
 import { benchCheckpoints } from "./checkpoints.js";
 import { benchConnections } from "./connections.js";
-import { benchLifecycle } from "./lifecycle.js";
+import { benchIngest } from "./ingest.js";
+import { benchLifecycle, benchLifecyclePostgres } from "./lifecycle.js";
 import { benchMemory } from "./memory.js";
 import { benchStartedNote } from "./started-note.js";
 import { benchWriteBudget } from "./write-budget.js";
@@ -18,8 +19,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv.slice(2);
 const suites: [string, () => Promise<BenchResult>][] = [
   ["ack", benchAck],
+  ["ingest", benchIngest],
   ["started-note", benchStartedNote],
   ["lifecycle", benchLifecycle],
+  ["lifecycle-postgres", benchLifecyclePostgres],
   ["checkpoints", benchCheckpoints],
   ["memory", benchMemory],
   ["connections", benchConnections],

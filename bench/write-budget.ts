@@ -1,5 +1,5 @@
 import type { Flow } from "../src/sessions/flow.js";
-import { startTestBot, testEnv, UNLIMITED_WRITES } from "../test/helpers/bot.js";
+import { startTestBot, testEnv, UNLIMITED_WRITES, type TestBot } from "../test/helpers/bot.js";
 import { createTestDatabase } from "../test/helpers/db.js";
 import { FakeGitHub } from "../test/helpers/fake-github.js";
 import { dropRedisPrefix } from "./redis-prefix.js";
@@ -28,9 +28,8 @@ type Phase = { perMinute: number; sent: number; started: number[]; replyDelays: 
  */
 async function phase(perMinute: number, unlimited = false): Promise<Phase> {
   const database = await createTestDatabase();
-  const github = await new FakeGitHub().start();
-  const env = testEnv({ databaseUrl: database.url, env: { GHE_HOST: github.host, GHE_PROTOCOL: "http", WRITE_BUDGET_WINDOW_MS: String(WINDOW_MS), ...(unlimited ? UNLIMITED_WRITES : {}) } });
-  const bot = await startTestBot({ databaseUrl: database.url, flows: [instant], env });
+  const github = new FakeGitHub();
+  let bot: TestBot | null = null;
   const sentAt = new Map<number, number>();
   const startedAt = new Map<number, number>();
   const replyAt = new Map<number, number>();
@@ -46,7 +45,10 @@ async function phase(perMinute: number, unlimited = false): Promise<Phase> {
     if (body.includes("forgebot:reply")) replyAt.set(Number(m[1]), r.at);
     return undefined;
   });
+  const env = testEnv({ databaseUrl: database.url, env: { GHE_PROTOCOL: "http", WRITE_BUDGET_WINDOW_MS: String(WINDOW_MS), ...(unlimited ? UNLIMITED_WRITES : {}) } });
   try {
+    await github.start();
+    bot = await startTestBot({ databaseUrl: database.url, flows: [instant], env: { ...env, GHE_HOST: github.host } });
     const count = perMinute * MINUTES;
     const deliveries = await Promise.all(Array.from({ length: count }, (_, i) => mentionDelivery(i, "@forgebot go", 1 + i, `budget${perMinute}`)));
     const url = `${bot.baseUrl}/api/github/webhooks`;
@@ -80,7 +82,7 @@ async function phase(perMinute: number, unlimited = false): Promise<Phase> {
       elapsedS,
     };
   } finally {
-    await bot.stop();
+    await bot?.stop();
     await github.stop();
     await database.drop();
     await dropRedisPrefix(env.QUEUE_PREFIX!);
