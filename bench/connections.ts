@@ -115,7 +115,7 @@ export async function benchConnections(): Promise<BenchResult> {
     const t0 = performance.now();
     fleet.push(await launchForgebot("web", "web", env));
     for (let i = 1; i <= WORKERS; i++) fleet.push(await launchForgebot(`worker ${i}`, "worker", env));
-    await Promise.all(fleet.map((s) => waitReady(s, 180_000)));
+    await Promise.all(fleet.map((s) => waitReady(s, 120_000)));
     const startupS = (performance.now() - t0) / 1000;
 
     const web = fleet[0]!;
@@ -133,7 +133,7 @@ export async function benchConnections(): Promise<BenchResult> {
       }),
     );
     const replies = () => github.live().filter((c) => c.body.includes("forgebot:reply")).length;
-    const deadline = Date.now() + 180_000;
+    const deadline = Date.now() + 120_000;
     while (replies() < SESSIONS && Date.now() < deadline) await sleep(50);
     const answered = replies();
     const sessionsS = (performance.now() - t1) / 1000;
