@@ -13,7 +13,8 @@ import { machine, type BenchResult } from "./support.js";
 
 /**
  * `npm run bench`: runs every benchmark against the machine's Postgres and Redis and a loopback
- * forge, prints each figure with its same-run baseline, and writes BENCHMARKS.md.
+ * forge (the connections bench starts a Postgres cluster of its own), prints each figure with
+ * its same-run baseline, and writes BENCHMARKS.md. `npm run bench -- NAME …` runs only those.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv.slice(2);
