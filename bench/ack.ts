@@ -1,8 +1,9 @@
 import { createServer } from "node:http";
 import { createNodeMiddleware, Probot } from "probot";
-import { startTestBot } from "../test/helpers/bot.js";
-import { createTestDatabase } from "../test/helpers/db.js";
+import { startTestBot, type TestBot } from "../test/helpers/bot.js";
+import { createTestDatabase, uniquePrefix } from "../test/helpers/db.js";
 import { testPrivateKey, WEBHOOK_SECRET } from "../test/helpers/github-app.js";
+import { dropRedisPrefix } from "./redis-prefix.js";
 import { mentionDelivery, ms, openLoop, percentile, ratio, type BenchResult } from "./support.js";
 
 const RATE = 200;
@@ -36,9 +37,12 @@ async function measure(url: string, prefix: string) {
 /** Webhook acknowledgement latency at 200 req/s: forgebot (verify, record, enqueue) vs bare Probot. */
 export async function benchAck(): Promise<BenchResult> {
   const database = await createTestDatabase();
-  const bot = await startTestBot({ databaseUrl: database.url, roles: { web: true, workers: false }, env: { GHE_HOST: "127.0.0.1:9", GHE_PROTOCOL: "http" } });
-  const bare = await bareProbot();
+  const prefix = uniquePrefix();
+  let bot: TestBot | null = null;
+  let bare: Awaited<ReturnType<typeof bareProbot>> | null = null;
   try {
+    bot = await startTestBot({ databaseUrl: database.url, roles: { web: true, workers: false }, env: { GHE_HOST: "127.0.0.1:9", GHE_PROTOCOL: "http", QUEUE_PREFIX: prefix } });
+    bare = await bareProbot();
     const base = await measure(bare.url, "bare");
     const ours = await measure(`${bot.baseUrl}/api/github/webhooks`, "ack");
     const p = (r: typeof base, q: number) => percentile(r.latencies, q);
@@ -53,8 +57,9 @@ export async function benchAck(): Promise<BenchResult> {
     if (p(ours, 99) > 1.5 * p(base, 99)) missed.push(`ack p99 is ${ratio(p(ours, 99), p(base, 99))} the baseline's (target ≤ 1.5×): forgebot writes the delivery to Postgres and enqueues to Redis inside the request, the baseline does neither`);
     return { title: `Webhook ack latency at ${RATE} req/s for ${SECONDS} s (write budget not involved: no forge call in the request)`, lines, missed };
   } finally {
-    await bare.close();
-    await bot.stop();
+    await bare?.close();
+    await bot?.stop();
     await database.drop();
+    await dropRedisPrefix(prefix);
   }
 }

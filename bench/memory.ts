@@ -4,6 +4,7 @@ import { createTestDatabase, uniquePrefix } from "../test/helpers/db.js";
 import { FakeGitHub } from "../test/helpers/fake-github.js";
 import { FakeOpenAI } from "../test/helpers/fake-openai.js";
 import { COMPILED_BIN, DEV_BIN, ROOT, spawnForgebot, stopProcess } from "../test/helpers/processes.js";
+import { dropRedisPrefix } from "./redis-prefix.js";
 import { mentionDelivery, rssMb, type BenchResult } from "./support.js";
 
 const SESSIONS = 50;
@@ -55,6 +56,7 @@ async function measureWorker(bin: string): Promise<WorkerMemory> {
     await model.stop();
     await github.stop();
     await database.drop();
+    await dropRedisPrefix(env.QUEUE_PREFIX!);
   }
 }
 

@@ -3,32 +3,43 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchAck } from "./ack.js";
 import { benchCheckpoints } from "./checkpoints.js";
-import { benchLifecycle } from "./lifecycle.js";
+import { benchConnections } from "./connections.js";
+import { benchIngest } from "./ingest.js";
+import { benchLifecycle, benchLifecyclePostgres } from "./lifecycle.js";
 import { benchMemory } from "./memory.js";
 import { benchReview } from "./review.js";
 import { benchStartedNote } from "./started-note.js";
+import { benchWriteBudget } from "./write-budget.js";
 import { machine, type BenchResult } from "./support.js";
 
 /**
  * `npm run bench`: runs every benchmark against the machine's Postgres and Redis and a loopback
- * forge, prints each figure with its same-run baseline, and writes BENCHMARKS.md.
+ * forge (the connections bench starts a Postgres cluster of its own), prints each figure with
+ * its same-run baseline, and writes BENCHMARKS.md. `npm run bench -- NAME …` runs only those.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv.slice(2);
 const suites: [string, () => Promise<BenchResult>][] = [
   ["ack", benchAck],
+  ["ingest", benchIngest],
   ["started-note", benchStartedNote],
   ["lifecycle", benchLifecycle],
+  ["lifecycle-postgres", benchLifecyclePostgres],
   ["checkpoints", benchCheckpoints],
   ["memory", benchMemory],
   ["review", benchReview],
+  ["connections", benchConnections],
+  ["write-budget", benchWriteBudget],
 ];
 
 const results: BenchResult[] = [];
 for (const [name, run] of suites) {
   if (only.length && !only.includes(name)) continue;
   process.stdout.write(`\n== ${name} ==\n`);
-  const result = await run();
+  const t0 = performance.now();
+  // A suite that fails (after cleaning up after itself) is reported; the others still run.
+  const result = await run().catch((err: unknown): BenchResult => ({ title: name, lines: [], missed: [`the ${name} benchmark failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 2000)] }));
+  process.stderr.write(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   results.push(result);
   process.stdout.write(`${result.title}\n${result.lines.map((l) => `  ${l}`).join("\n")}\n${result.missed.map((m) => `  MISSED: ${m}`).join("\n")}\n`);
 }

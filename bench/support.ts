@@ -69,3 +69,34 @@ export async function openLoop(rate: number, seconds: number, send: (i: number) 
 }
 
 export type BenchResult = { title: string; lines: string[]; missed: string[] };
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Rejects with `what` when `promise` has not settled within `ms`: no suite may hang the run. */
+export async function withDeadline<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${(ms / 1000).toFixed(0)} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The most events in any window of `windowMs` (each window starting at an event). */
+export function worstWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let worst = 0;
+  for (let start = 0, end = 0; start < sorted.length; start++) {
+    while (end < sorted.length && sorted[end]! < sorted[start]! + windowMs) end++;
+    worst = Math.max(worst, end - start);
+  }
+  return worst;
+}
+
+/** The median of `values` (NaN when empty). */
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}
