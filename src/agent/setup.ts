@@ -3,6 +3,8 @@ import type { Flow } from "../sessions/flow.js";
 import type { Logger, SessionStore } from "../sessions/ports.js";
 import type { Session } from "../sessions/session.js";
 import type { CheckpointStore } from "./checkpoints.js";
+import type { AgentDeps } from "./agent.js";
+import { createChangeFlow, type ChangeFlowDeps } from "./flows/change.js";
 import { createChatFlow } from "./flows/chat.js";
 import { noModelChatFlow } from "./flows/registry.js";
 import { agentMetrics } from "./metrics.js";
@@ -26,26 +28,44 @@ function routeSdkWarnings(log: Logger): void {
     log.debug({ warnings: options.warnings, provider: options.provider, model: options.model }, "model provider warning");
 }
 
+/** What the change flow needs besides the agent's own parts, and how a chat session switches to it. */
+export type ChangeFlowSetup = Omit<ChangeFlowDeps, keyof AgentDeps> & {
+  /** Records a chat session's switch (an event) and makes `change` its flow. */
+  switchSession(session: Session, request: string): Promise<Session>;
+};
+
 /**
  * The `chat` flow for this installation: the agent when a model is configured (env shortcuts
  * or MODELS_FILE), else the flow answering that no model provider is configured. Throws
  * ConfigError for a bad MODELS_FILE, so start-up fails with one line.
  */
 export function createChatFlowFromConfig(setup: ChatFlowSetup): Flow {
+  return createAgentFlowsFromConfig(setup)[0]!;
+}
+
+/**
+ * The agent's flows: `chat`, and with `change` set the `change` flow too (the chat agent may
+ * switch to it). Without a model only the `chat` flow that says so.
+ */
+export function createAgentFlowsFromConfig(setup: ChatFlowSetup, change?: ChangeFlowSetup): Flow[] {
   const specs = loadModelSpecs(setup.config);
-  if (specs.length === 0) return noModelChatFlow;
+  if (specs.length === 0) return [noModelChatFlow];
   routeSdkWarnings(setup.log);
   const router = createModelRouter(specs, {
     build: (spec) => createLanguageModel(spec, setup.config.env),
     ...(setup.random ? { random: setup.random } : {}),
   });
   setup.log.info({ models: router.models.map((m) => m.metadata) }, "model providers configured");
-  return createChatFlow({
+  const agent: AgentDeps = {
     router,
     checkpoints: setup.checkpoints,
     sessions: setup.sessions,
     stickiness: setup.stickiness,
     limits: setup.config.agent,
     metrics: agentMetrics,
-  });
+  };
+  if (!change) return [createChatFlow(agent)];
+  const { switchSession, ...changeDeps } = change;
+  const changeFlow = createChangeFlow({ ...agent, ...changeDeps });
+  return [createChatFlow(agent, { change: { flow: changeFlow, allowed: change.allowed, switchSession } }), changeFlow];
 }

@@ -106,6 +106,20 @@ export type ThreadContent = {
   headRef?: string | undefined;
 };
 
+/** The commit a change session's workspace starts from, and the branch it was read from. */
+export type SnapshotRef = { ref: string; sha: string };
+
+/**
+ * Repository snapshots for change sessions: an optional capability (a forge without it runs no
+ * change sessions). Reads only; the caller bounds what it extracts.
+ */
+export interface RepositoryArchive {
+  /** The change request's head commit; for an issue, the default branch's head. */
+  snapshotRef(thread: ThreadRef): Promise<SnapshotRef>;
+  /** The repository's files at `sha` as a gzipped tarball (one top-level directory), streamed. */
+  download(thread: ThreadRef, sha: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+}
+
 /** The client for one repository/project, authenticated as the bot. */
 export interface ForgeClient {
   /** True when the actor may spend (GitHub: admin/maintain/write; GitLab: access level ≥ Developer). */
@@ -121,6 +135,8 @@ export interface ForgeClient {
   getDiff?(thread: ThreadRef): Promise<string>;
   readFile?(thread: ThreadRef, filePath: string, ref?: string): Promise<string>;
   listDirectory?(thread: ThreadRef, dirPath: string, ref?: string): Promise<FileEntry[]>;
+  /** Snapshots of the repository for change sessions' workspaces. */
+  archive?: RepositoryArchive;
 }
 
 /**
@@ -144,6 +160,8 @@ export type ForgeProfile = {
   userActor(login: string): string;
   /** Feature-flag actor id of a repository (`github:repo:owner/name`, `gitlab:project:group/name`). */
   repositoryActor(path: string): string;
+  /** Longest note body the forge accepts, in characters (longer replies are cut and say so). */
+  readonly maxNoteChars: number;
 };
 
 /** A configured forge: hands out clients bound to a repository. */

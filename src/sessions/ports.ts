@@ -16,6 +16,8 @@ export type SessionPatch = Partial<{
   runSeq: number;
   selectedModelMetadata: Record<string, unknown>;
   callbackContext: Session["callbackContext"];
+  /** A session's flow changes only when its agent switches (chat → change). */
+  flow: string;
 }>;
 
 /** Postgres-backed sessions. `getX` throws when missing, `findX` returns null. */
@@ -120,6 +122,9 @@ export type FlagSubject = { forge: ForgeName; login: string; repoPath: string };
 /** Who may retry: the `manual_retry` flag, for the user or the repository. */
 export type RetryPolicy = { retryAllowed(subject: FlagSubject): Promise<boolean> };
 
+/** Who may start change sessions: the `code_changes` flag, for the user or the repository. */
+export type ChangePolicy = { changesAllowed(subject: FlagSubject): Promise<boolean> };
+
 export type LifecycleDeps = {
   sessions: SessionStore;
   deliveries: DeliveryStore;
@@ -129,6 +134,8 @@ export type LifecycleDeps = {
   links: Links;
   metrics: LifecycleMetrics;
   retryPolicy: RetryPolicy;
+  /** Without it no one may start change sessions. */
+  changePolicy?: ChangePolicy;
   log: Logger;
   /** How often a running flow checks whether its session was stopped. */
   stopPollMs?: number;

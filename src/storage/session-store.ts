@@ -85,6 +85,7 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   runSeq: "run_seq",
   selectedModelMetadata: "selected_model_metadata",
   callbackContext: "callback_context",
+  flow: "flow",
 };
 
 export type SessionStoreHooks = {

@@ -3,6 +3,7 @@ import type { ForgeName, ForgeProfile } from "../sessions/forge-port.js";
 import type { LifecycleDeps } from "../sessions/ports.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import type { SessionSummary, SessionViews, Timeline, TimelineCursor } from "../storage/session-views.js";
+import type { WorkspaceStore } from "../workspace/store.js";
 import { retryToken, sessionPath } from "./access.js";
 import { summaryView, type SummaryView } from "./session-view.js";
 import type { SessionHref } from "./timeline.js";
@@ -10,6 +11,8 @@ import type { SessionHref } from "./timeline.js";
 /** What the session pages need from the composition root. */
 export type SessionWebContext = {
   views: SessionViews;
+  /** Change sessions' patches, commands and snapshots (the change section and the patch download). */
+  changes?: Pick<WorkspaceStore, "findPatch" | "listCommands" | "findSnapshot">;
   /** The lifecycle's ports: the session store, forges, queue and retry policy (for retry). */
   lifecycle: LifecycleDeps;
   /** Signs session links (`SESSION_LINK_SECRET`) and the retry form's token. */

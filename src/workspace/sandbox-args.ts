@@ -110,7 +110,8 @@ function maskArgs(hidden: readonly string[], mounted: readonly string[]): string
   const args: string[] = [];
   for (const raw of hidden) {
     const p = path.resolve(raw);
-    if (!mounted.some((m) => under(p, m)) || !existsSync(p)) continue;
+    // Only what shows through a system mount, and never a system tree itself.
+    if (mounted.some((m) => under(m, p)) || !mounted.some((m) => under(p, m)) || !existsSync(p)) continue;
     if (statSync(p).isDirectory()) args.push("--tmpfs", p);
     else args.push("--ro-bind", "/dev/null", p);
   }

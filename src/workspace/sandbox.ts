@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sandboxCommandDuration, sandboxCommands } from "../metrics/flows.js";
@@ -55,6 +55,8 @@ export type SandboxSettings = {
   /** Host paths that must never be readable inside (data dir, key, workspaces root, …). */
   hidden: readonly string[];
   limits?: Partial<SandboxLimits>;
+  /** Where the self-test makes its directory: WORKSPACE_DIR, so a root the sandbox's user cannot reach fails at start. */
+  probeDir?: string;
   /** Bytes of output kept from the start and from the end. */
   outputHeadBytes?: number;
   outputTailBytes?: number;
@@ -168,7 +170,13 @@ export async function createSandbox(settings: SandboxSettings, log: Logger, opti
 }
 
 async function selfTest(settings: SandboxSettings, limits: SandboxLimits, output: { outputHeadBytes: number; outputTailBytes: number }, log: Logger): Promise<SandboxStatus> {
-  const dir = mkdtempSync(path.join(tmpdir(), "forgebot-sandbox-test-"));
+  let parent = tmpdir();
+  if (settings.probeDir) {
+    mkdirSync(settings.probeDir, { recursive: true, mode: 0o711 });
+    chmodSync(settings.probeDir, 0o711);
+    parent = settings.probeDir;
+  }
+  const dir = mkdtempSync(path.join(parent, ".sandbox-test-"));
   const user = isRoot() ? { uid: 65534, gid: 65534 } : undefined;
   try {
     if (user) chownSync(dir, user.uid, user.gid);

@@ -58,4 +58,7 @@ export interface WorkspaceStore {
   /** Stores the session's patch (replacing an earlier run's) with the new contents of its files. */
   savePatch(input: { sessionId: number; run: number; baseRef: string; baseSha: string; summary: PatchSummary; contents: { path: string; mode: string; content: Buffer }[] }): Promise<void>;
   findPatch(sessionId: number): Promise<StoredPatch | null>;
+
+  /** Of `sessionIds`, those whose session exists and has not ended (their workspace is kept). */
+  findActiveSessions(sessionIds: readonly number[]): Promise<Set<number>>;
 }

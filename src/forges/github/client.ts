@@ -1,6 +1,7 @@
 import type { ProbotOctokit } from "probot";
 import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, repoParts } from "./api.js";
+import { createGitHubArchive } from "./archive.js";
 import { createGitHubReads } from "./reads.js";
 
 type Octokit = ProbotOctokit;
@@ -14,6 +15,7 @@ function ours(comment: { body?: string | null; user?: { type?: string } | null }
 export function createGitHubClient(octokit: Octokit, bound: ThreadRef, allowedRoles: readonly string[]): ForgeClient {
   return {
     ...createGitHubReads(octokit),
+    archive: createGitHubArchive(octokit),
     async canUseBot(actor: Actor) {
       try {
         const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ ...repoParts(bound), username: actor.login });

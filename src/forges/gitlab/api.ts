@@ -1,5 +1,6 @@
 import type { RequesterType, ResourceOptions } from "@gitbeaker/requester-utils";
 import {
+  Branches,
   IssueDiscussions,
   IssueNotes,
   Issues,
@@ -7,6 +8,7 @@ import {
   MergeRequestNotes,
   MergeRequests,
   ProjectMembers,
+  Projects,
   Repositories,
   RepositoryFiles,
   Users,
@@ -25,6 +27,8 @@ export type GitLabApi = {
   issues: Issues;
   repositoryFiles: RepositoryFiles;
   repositories: Repositories;
+  projects: Projects;
+  branches: Branches;
 };
 
 export type GitLabApiSettings = {
@@ -50,6 +54,8 @@ export function createGitLabApi(settings: GitLabApiSettings): GitLabApi {
     issues: new Issues(options),
     repositoryFiles: new RepositoryFiles(options),
     repositories: new Repositories(options),
+    projects: new Projects(options),
+    branches: new Branches(options),
   };
 }
 
