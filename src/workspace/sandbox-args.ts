@@ -157,7 +157,9 @@ export function bwrapArgs(input: BwrapInput): string[] {
   args.push("--proc", "/proc", "--dev", "/dev");
   args.push("--size", String(input.limits.tmpBytes), "--tmpfs", "/tmp");
   args.push(...maskArgs(input.hidden, mounted));
-  args.push("--bind", input.tree, SANDBOX_WORKSPACE, "--chdir", SANDBOX_WORKSPACE);
+  args.push("--bind", input.tree, SANDBOX_WORKSPACE);
+  // bubblewrap's own root (a tmpfs holding the mount points) read-only too: only /workspace and /tmp are writable.
+  args.push("--remount-ro", "/", "--chdir", SANDBOX_WORKSPACE);
   args.push("--clearenv");
   for (const [name, value] of Object.entries(SANDBOX_ENV)) args.push("--setenv", name, value);
   args.push("--", "/bin/sh", "-c", input.command);
