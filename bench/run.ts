@@ -5,8 +5,10 @@ import { benchAck } from "./ack.js";
 import { benchCheckpoints } from "./checkpoints.js";
 import { benchLifecycle } from "./lifecycle.js";
 import { benchMemory } from "./memory.js";
+import { benchSandbox } from "./sandbox.js";
 import { benchStartedNote } from "./started-note.js";
 import { machine, type BenchResult } from "./support.js";
+import { benchWorkspace } from "./workspace.js";
 
 /**
  * `npm run bench`: runs every benchmark against the machine's Postgres and Redis and a loopback
@@ -20,6 +22,8 @@ const suites: [string, () => Promise<BenchResult>][] = [
   ["lifecycle", benchLifecycle],
   ["checkpoints", benchCheckpoints],
   ["memory", benchMemory],
+  ["workspace", benchWorkspace],
+  ["sandbox", benchSandbox],
 ];
 
 const results: BenchResult[] = [];
