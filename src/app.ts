@@ -162,6 +162,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       store: workspaceStore,
       change: config.change,
       allowed: (session) => changePolicy.changesAllowed({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath }),
+      // A chat that never asked for a change is no refusal: offering the switch counts nothing.
+      offerSwitch: (session) => flags.isEnabled("code_changes", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
       patchUrl: (id) => sessionPatchUrl(config.publicUrl, linkSecret, id),
       async switchSession(session, request) {
         await sessions.addEvent(session.id, "flow_switched", { from: session.flow, to: "change", request: request.slice(0, 2000), run: session.runSeq });

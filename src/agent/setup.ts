@@ -32,6 +32,8 @@ function routeSdkWarnings(log: Logger): void {
 export type ChangeFlowSetup = Omit<ChangeFlowDeps, keyof AgentDeps> & {
   /** Records a chat session's switch (an event) and makes `change` its flow. */
   switchSession(session: Session, request: string): Promise<Session>;
+  /** Whether a chat agent is offered the switch: the flag, checked without counting a refusal. */
+  offerSwitch(session: Session): Promise<boolean>;
 };
 
 /**
@@ -65,7 +67,7 @@ export function createAgentFlowsFromConfig(setup: ChatFlowSetup, change?: Change
     metrics: agentMetrics,
   };
   if (!change) return [createChatFlow(agent)];
-  const { switchSession, ...changeDeps } = change;
+  const { switchSession, offerSwitch, ...changeDeps } = change;
   const changeFlow = createChangeFlow({ ...agent, ...changeDeps });
-  return [createChatFlow(agent, { change: { flow: changeFlow, allowed: change.allowed, switchSession } }), changeFlow];
+  return [createChatFlow(agent, { change: { flow: changeFlow, allowed: offerSwitch, switchSession } }), changeFlow];
 }

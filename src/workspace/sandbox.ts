@@ -57,6 +57,8 @@ export type SandboxSettings = {
   limits?: Partial<SandboxLimits>;
   /** Where the self-test makes its directory: WORKSPACE_DIR, so a root the sandbox's user cannot reach fails at start. */
   probeDir?: string;
+  /** The bubblewrap program (tests point it at one that does not exist). */
+  bwrap?: string;
   /** Bytes of output kept from the start and from the end. */
   outputHeadBytes?: number;
   outputTailBytes?: number;
@@ -129,9 +131,10 @@ function execute(spawned: Spawned, input: RunInput, timeoutMs: number, settings:
   });
 }
 
-function spawnedFor(mode: "bwrap" | "off", input: RunInput, limits: SandboxLimits, hidden: readonly string[]): Spawned {
+function spawnedFor(mode: "bwrap" | "off", input: RunInput, limits: SandboxLimits, settings: Pick<SandboxSettings, "hidden" | "bwrap">): Spawned {
   if (mode === "off") return { program: "prlimit", args: [...prlimitArgs(limits), "/bin/sh", "-c", input.command], cwd: input.tree };
-  return { program: "prlimit", args: [...prlimitArgs(limits), "bwrap", ...bwrapArgs({ tree: input.tree, command: input.command, limits, hidden })], cwd: "/" };
+  const args = bwrapArgs({ tree: input.tree, command: input.command, limits, hidden: settings.hidden });
+  return { program: "prlimit", args: [...prlimitArgs(limits), settings.bwrap ?? "bwrap", ...args], cwd: "/" };
 }
 
 /**
@@ -148,7 +151,7 @@ export async function createSandbox(settings: SandboxSettings, log: Logger, opti
     const timeoutMs = Math.min(input.timeoutMs ?? settings.commandTimeoutMs, settings.commandTimeoutMs);
     const result =
       status.available
-        ? await execute(spawnedFor(settings.mode, input, limits, settings.hidden), input, timeoutMs, output)
+        ? await execute(spawnedFor(settings.mode, input, limits, settings), input, timeoutMs, output)
         : { outcome: "unavailable" as const, exitCode: null, signal: null, durationMs: 0, output: status.reason, outputBytes: 0, truncated: false };
     sandboxCommands.inc({ outcome: result.outcome });
     sandboxCommandDuration.observe({ outcome: result.outcome }, result.durationMs / 1000);
@@ -180,7 +183,7 @@ async function selfTest(settings: SandboxSettings, limits: SandboxLimits, output
   const user = isRoot() ? { uid: 65534, gid: 65534 } : undefined;
   try {
     if (user) chownSync(dir, user.uid, user.gid);
-    const result = await execute(spawnedFor("bwrap", { tree: dir, command: "touch probe && test -w /workspace/probe" }, limits, settings.hidden), { tree: dir, command: "", user }, 15_000, output);
+    const result = await execute(spawnedFor("bwrap", { tree: dir, command: "touch probe && test -w /workspace/probe" }, limits, settings), { tree: dir, command: "", user }, 15_000, output);
     if (result.outcome === "exit_zero") {
       log.info({ sandbox: "bwrap", ms: result.durationMs }, "sandbox self-test passed: commands run under bubblewrap");
       return { available: true, mode: "bwrap" };
