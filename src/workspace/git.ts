@@ -37,8 +37,26 @@ function gitEnv(paths: GitPaths): NodeJS.ProcessEnv {
   };
 }
 
-/** Options every invocation carries: the tree may belong to the sandbox's user, and nothing runs. */
-const SAFE_ARGS = ["-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.quotePath=false"];
+/**
+ * Options every invocation carries. The tree belongs to the sandbox's user, so it alone is
+ * declared safe: a repository a command nests inside it stays untrusted and its configuration
+ * unread. Nothing runs (no fsmonitor, hooks or submodule recursion), and loose objects are
+ * compressed fast (a snapshot commit hashes the whole repository).
+ */
+function safeArgs(paths: GitPaths): string[] {
+  const settings = [
+    `safe.directory=${paths.tree}`,
+    `safe.directory=${paths.gitDir}`,
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.quotePath=false",
+    "core.looseCompression=1",
+    "submodule.recurse=false",
+    "diff.ignoreSubmodules=all",
+    "protocol.allow=never",
+  ];
+  return settings.flatMap((setting) => ["-c", setting]);
+}
 
 export type GitOptions = {
   input?: Buffer | string;
@@ -51,7 +69,7 @@ export type GitOptions = {
 /** Runs git; resolves with its output whatever the exit code. `input` is written to stdin. */
 export function git(paths: GitPaths, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("git", [...SAFE_ARGS, ...args], { cwd: paths.tree, env: gitEnv(paths), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("git", [...safeArgs(paths), ...args], { cwd: paths.tree, env: gitEnv(paths), stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = "";

@@ -151,6 +151,24 @@ describe("workspace tools", () => {
     expect(after.files.find((f) => f.path === "a.txt")?.newMode).toBe("100755");
   });
 
+  it("a repository a command nests in the tree cannot make the worker's git run anything", async () => {
+    const { workspace } = await openTestWorkspace({ entries: REPO, dir: scratch.dir });
+    const marker = path.join(scratch.dir, `pwned-${process.pid}`);
+    const hook = `touch ${marker}; echo`;
+    const setup = await runInWorkspace(
+      workspace,
+      // A .git/config at the root (what a worker keeping its repository in the tree would read), and a nested repository.
+      `mkdir .git && printf '[core]\\n\\tfsmonitor = ${hook}\\n' > .git/config && mkdir nested && cd nested && git init -q && git config core.fsmonitor '${hook}' && git config core.hooksPath /workspace/nested/hooks && echo x > f && git add f && git -c user.name=a -c user.email=a@b commit -qm x && echo change > f`,
+      { signal: new AbortController().signal },
+    );
+    expect(setup.outcome).toBe("exit_zero");
+    await workspaceDiff(workspace);
+    await listWorkspaceFiles(workspace, "", 100);
+    await searchWorkspace(workspace, "change", { limit: 10 });
+    await workspace.takeEffect();
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it("the sweep removes workspaces of ended sessions and keeps active ones", async () => {
     const ended = await openTestWorkspace({ entries: REPO, dir: scratch.dir });
     const waiting = await openTestWorkspace({ entries: REPO, dir: scratch.dir });
