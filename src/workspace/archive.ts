@@ -96,8 +96,10 @@ export async function extractArchive(archive: Readable | ReadableStream<Uint8Arr
     cwd: dest,
     strip: 1,
     preserveOwner: false,
-    // The umask decides permissions; the archive's modes only say whether a file is executable.
-    noChmod: false,
+    // Modes come from the archive at creation (minus the umask); git tracks neither times nor
+    // other bits, so no chmod or utimes call per file.
+    noChmod: true,
+    noMtime: true,
     strict: false,
     maxDecompressionRatio: Number.POSITIVE_INFINITY,
     filter(entryPath: string, entry: ReadEntry | import("node:fs").Stats) {

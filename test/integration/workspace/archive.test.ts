@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "@jest/globals";
 import { execFileSync } from "node:child_process";
-import { createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { extractArchive } from "../../../src/workspace/archive.js";
 import { WorkspaceTooLargeError } from "../../../src/workspace/errors.js";
@@ -25,6 +25,7 @@ describe("extracting a repository archive", () => {
   it("leaves out links leading outside, absolute paths, .., devices and FIFOs, and reports each", async () => {
     const entries: ArchiveEntry[] = [
       { type: "File", path: "ok.txt", content: "ok\n" },
+      { type: "File", path: "bin/run.sh", content: "#!/bin/sh\n", mode: 0o755 },
       { type: "SymbolicLink", path: "passwd", linkpath: "/etc/passwd" },
       { type: "SymbolicLink", path: "sub/up", linkpath: "../../outside" },
       { type: "SymbolicLink", path: "inside", linkpath: "ok.txt" },
@@ -36,7 +37,10 @@ describe("extracting a repository archive", () => {
     ];
     const dest = target();
     const result = await extractArchive(archiveStream(entries), dest, { maxBytes: MB });
-    expect(readdirSync(dest).sort()).toEqual(["inside", "ok.txt"]);
+    expect(readdirSync(dest).sort()).toEqual(["bin", "inside", "ok.txt"]);
+    // Executable files stay executable (git keeps 100755).
+    expect(statSync(path.join(dest, "bin/run.sh")).mode & 0o111).not.toBe(0);
+    expect(statSync(path.join(dest, "ok.txt")).mode & 0o111).toBe(0);
     expect(lstatSync(path.join(dest, "inside")).isSymbolicLink()).toBe(true);
     expect(existsSync("/tmp/forgebot-absolute-entry")).toBe(false);
     expect(existsSync("/tmp/forgebot-dotdot-entry")).toBe(false);
@@ -50,7 +54,7 @@ describe("extracting a repository archive", () => {
     });
     expect(result.skipped.some((s) => /\.\./.test(s.reason) && s.path.includes("forgebot-dotdot-entry"))).toBe(true);
     expect(result.skipped.length).toBe(7);
-    expect(result).toMatchObject({ files: 1, bytes: 3 });
+    expect(result).toMatchObject({ files: 2, bytes: 13 });
   });
 
   it("a 10 GB entry is refused from its header: no byte of it is written", async () => {
