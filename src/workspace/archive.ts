@@ -117,6 +117,8 @@ export async function extractArchive(archive: Readable | ReadableStream<Uint8Arr
       if (entryPath.startsWith("/")) return skip(inner, "absolute path");
       if (segments.includes("..")) return skip(inner, 'path containing ".."');
       if (segments.includes(".git")) return skip(inner, "path inside .git");
+      // GNU tar's PAX sparse format stores a sparse file under GNUSparseFile.<n>/ with its map as data.
+      if (segments.some((part) => /^GNUSparseFile\.\d+$/.test(part))) return skip(inner.replace(/(^|\/)GNUSparseFile\.\d+\//, "$1"), "SparseFile entries are not extracted");
       if (e.type === "Directory") return true;
       if (e.type === "SymbolicLink" || e.type === "Link") {
         const why = linkOutside(e.type === "Link" ? entryPath : inner, String(e.linkpath ?? ""), e.type === "Link");
