@@ -17,6 +17,8 @@ export const CHANGE_SHA = "c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ff";
 export const CHANGE_REPO: ArchiveEntry[] = [
   { type: "File", path: "README.md", content: "# Calculator\n" },
   { type: "File", path: "src/math.js", content: "export function sub(a, b) {\n  return a + b;\n}\n" },
+  // A hostile entry: left out of the snapshot, said to the agent and on the page.
+  { type: "SymbolicLink", path: "passwd", linkpath: "/etc/passwd" },
   { type: "File", path: "test.sh", content: "#!/bin/sh\nset -e\ngrep -q 'return a - b;' src/math.js\ngrep -q 'sub' src/index.js\necho 'all 2 checks passed'\n", mode: 0o755 },
 ];
 

@@ -92,6 +92,8 @@ describe("change sessions on GitHub", () => {
     // The command's result reached the model: its exit code and output.
     expect(model.requests[3]!.raw).toContain("exit code 0");
     expect(model.requests[3]!.raw).toContain("all 2 checks passed");
+    // The symlink to /etc/passwd in the archive was left out, and the agent was told.
+    expect(model.requests[1]!.raw).toContain("the repository snapshot left out 1 archive entry that could not be extracted safely");
 
     const { rows: [session] } = await database.db.query("SELECT id, status, flow FROM sessions WHERE thread_number = 201");
     expect(session).toMatchObject({ status: "finished", flow: "change" });
@@ -120,6 +122,7 @@ describe("change sessions on GitHub", () => {
     expect(page).toContain('<span class="d-add">+  return a - b;</span>');
     expect(page).toContain('<span class="d-del">-  return a + b;</span>');
     expect(page).toMatch(/<code>sh test.sh<\/code> <span class="command-status">exit 0<\/span>/);
+    expect(page).toContain("<li><code>passwd</code>: link to an absolute path (/etc/passwd)</li>");
     const download = await fetch(`${bot.baseUrl}${link.replace("?", "/patch?")}`);
     expect(download.status).toBe(200);
     expect(download.headers.get("content-disposition")).toBe(`attachment; filename="forgebot-session-${session.id}.patch"`);
