@@ -8,9 +8,11 @@ import { benchIngest } from "./ingest.js";
 import { benchLifecycle, benchLifecyclePostgres } from "./lifecycle.js";
 import { benchMemory } from "./memory.js";
 import { benchReview } from "./review.js";
+import { benchSandbox } from "./sandbox.js";
 import { benchStartedNote } from "./started-note.js";
 import { benchWriteBudget } from "./write-budget.js";
 import { machine, type BenchResult } from "./support.js";
+import { benchWorkspace } from "./workspace.js";
 
 /**
  * `npm run bench`: runs every benchmark against the machine's Postgres and Redis and a loopback
@@ -30,6 +32,8 @@ const suites: [string, () => Promise<BenchResult>][] = [
   ["review", benchReview],
   ["connections", benchConnections],
   ["write-budget", benchWriteBudget],
+  ["workspace", benchWorkspace],
+  ["sandbox", benchSandbox],
 ];
 
 const results: BenchResult[] = [];

@@ -12,8 +12,10 @@ import { createForges, createSignIns, profileFor } from "./forges/registry.js";
 import { createWriteBudget } from "./forges/write-budget.js";
 import { acceptEvent } from "./lifecycle/accept.js";
 import { startReaper } from "./lifecycle/reaper.js";
+import { runPeriodically } from "./lifecycle/periodic.js";
 import { startReconciler, type ReconcileResult } from "./lifecycle/reconciler.js";
 import type { Logger } from "./logging/logger.js";
+import { permissionRefusals } from "./metrics/flows.js";
 import { bindScrapeSources, lifecycleMetrics } from "./metrics/index.js";
 import { createQueueFactory, migrateQueueSchema, QUEUE_SCHEMA, type QueueFactory } from "./queue/backend.js";
 import { resolveQueueNamespace } from "./queue/namespace.js";
@@ -21,7 +23,7 @@ import { LIFECYCLE_QUEUE, SESSIONS_QUEUE } from "./queue/names.js";
 import { createJobQueue } from "./queue/producer.js";
 import { startWorkers, type RunningWorkers } from "./queue/workers.js";
 import type { Flow } from "./sessions/flow.js";
-import { sessionUrl } from "./sessions/links.js";
+import { sessionPatchUrl, sessionUrl } from "./sessions/links.js";
 import type { FlagSubject, LifecycleDeps } from "./sessions/ports.js";
 import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createDeliveryStore } from "./storage/delivery-store.js";
@@ -32,6 +34,9 @@ import { createReaperStore } from "./storage/reaper-store.js";
 import { createReconcilerStore } from "./storage/reconciler-store.js";
 import { createReviewStore } from "./storage/review-store.js";
 import { createSessionStore } from "./storage/session-store.js";
+import { createWorkspaceStore } from "./storage/workspace-store.js";
+import { sweepWorkspaces } from "./workspace/reaper.js";
+import { createSandbox } from "./workspace/sandbox.js";
 import { startHttp, type RunningHttp } from "./web/start.js";
 
 export type Roles = { web: boolean; workers: boolean };
@@ -136,16 +141,55 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   // Who the bot is on each forge is settled here, before any webhook handler exists.
   const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), leaseMs: config.queue.lockMs, log });
-  // `chat`, and `review` beside it: intake routes `@forgebot review` to it once it is registered.
-  const agentFlows = await createAgentFlowsFromConfig({
-    config,
-    checkpoints: createCheckpointStore(db),
-    reviews: createReviewStore(db, { leaseMs: config.queue.lockMs, log }),
-    sessions,
-    stickiness: (session) =>
-      flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
+  // Change sessions: `code_changes` for the user or the repository; a refusal is counted.
+  const changePolicy = {
+    async changesAllowed(subject: FlagSubject) {
+      const allowed = await flags.isEnabled("code_changes", flagActors(subject));
+      if (!allowed) permissionRefusals.inc({ forge: subject.forge, reason: "flag_off" });
+      return allowed;
+    },
+  };
+  const workspaceStore = createWorkspaceStore(db);
+  // Workers check at start that commands can be sandboxed here; a web process runs none.
+  const sandbox = await createSandbox(
+    {
+      mode: config.sandbox.mode,
+      commandTimeoutMs: config.sandbox.commandTimeoutMs,
+      probeDir: config.workspace.dir,
+      // The worker's own files, should they show through a system directory mounted inside.
+      hidden: [config.dataDir, config.workspace.dir, process.cwd(), config.env.PRIVATE_KEY_PATH, config.env.MODELS_FILE, config.flags.definitionsDir, config.flags.groupsFile].filter(
+        (p): p is string => typeof p === "string" && p !== "",
+      ),
+    },
     log,
-  });
+    { selfTest: options.roles.workers },
+  );
+  // `chat`, and `review` and `change` beside it: intake routes those commands to them once registered.
+  const agentFlows = await createAgentFlowsFromConfig(
+    {
+      config,
+      checkpoints: createCheckpointStore(db),
+      reviews: createReviewStore(db, { leaseMs: config.queue.lockMs, log }),
+      sessions,
+      stickiness: (session) =>
+        flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
+      log,
+    },
+    {
+      workspaces: config.workspace,
+      sandbox,
+      store: workspaceStore,
+      change: config.change,
+      allowed: (session) => changePolicy.changesAllowed({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath }),
+      // A chat that never asked for a change is no refusal: offering the switch counts nothing.
+      offerSwitch: (session) => flags.isEnabled("code_changes", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
+      patchUrl: (id) => sessionPatchUrl(config.publicUrl, linkSecret, id),
+      async switchSession(session, request) {
+        await sessions.addEvent(session.id, "flow_switched", { from: session.flow, to: "change", request: request.slice(0, 2000), run: session.runSeq });
+        return sessions.update(session.id, { flow: "change" });
+      },
+    },
+  );
   const deps: LifecycleDeps = {
     sessions,
     deliveries,
@@ -156,6 +200,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
     retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },
+    changePolicy,
     log,
     ...(options.stopPollMs ? { stopPollMs: options.stopPollMs } : {}),
   };
@@ -177,6 +222,15 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     const reconciler = startReconciler({ store: createReconcilerStore(db), queue, log }, config.reconcile);
     periodic.push(reconciler);
     reconcileOnce = reconciler.passOnce;
+    // Workspaces of sessions that ended without removing theirs (a crash, a stop elsewhere).
+    periodic.push(
+      runPeriodically(config.reaperIntervalMs, () =>
+        sweepWorkspaces(config.workspace.dir, workspaceStore, log).then(
+          () => undefined,
+          (err: unknown) => log.warn({ err }, "workspace sweep failed"),
+        ),
+      ),
+    );
   }
   const unbindScrape = bindScrapeSources({ activeSessions: () => reaperStore.activeSessionStats(), queues });
   /** What `/readyz` checks (each bounded by 2 s): Postgres and the queue backend answer. */

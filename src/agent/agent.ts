@@ -52,6 +52,25 @@ async function stickyModel(deps: AgentDeps, session: Session, state: AgentState)
   return earlier.find((s) => s.selectedModelMetadata)?.selectedModelMetadata ?? null;
 }
 
+/**
+ * Hooks of a flow whose tools act outside the conversation (a change session's workspace). A
+ * step's tools run inside one model call and the checkpoint follows it, so a crash can fall
+ * between a tool's action and its record: these hooks let the flow record the action ahead,
+ * store its effect with the step, and close a step cut short without running anything again.
+ */
+export type StepHooks = {
+  /** Before each model call, with the last checkpoint's seq (the step's own will be the next). */
+  beforeStep?(lastSeq: number): void;
+  /** What the step's tools changed, stored with its checkpoint (`effects`); undefined for nothing. */
+  effects?(): Promise<unknown>;
+  /**
+   * Once per run, before the first model call, with the state rebuilt from the checkpoints:
+   * results for calls the loop did not run (the call a flow switch answered, commands of a step
+   * cut short), written as a `recovered` checkpoint. Null when nothing is open.
+   */
+  recover?(state: AgentState): Promise<{ messages: ModelMessage[]; reason: string; data?: Record<string, unknown> } | null>;
+};
+
 /** What one flow asks of the agent: its prompts and its tools. */
 export type AgentTask = {
   /** The system prompt; stable across a conversation, so providers' prompt caches hit. */
@@ -65,6 +84,7 @@ export type AgentTask = {
   tools: ToolSet;
   /** Whether the thread's earlier sessions are the model's memory (default true). */
   memory?: boolean;
+  steps?: StepHooks;
 };
 
 /**
@@ -176,6 +196,11 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     await write({ kind: "input", run, messages });
   }
 
+  // Calls a crash cut short are answered first (never run again), then a flow's continuation.
+  const recovery = await task.steps?.recover?.(state);
+  if (recovery) {
+    await write({ kind: "recovered", run, messages: recovery.messages, reason: recovery.reason, ...(recovery.data ? { data: recovery.data } : {}) });
+  }
   if (next && !state.continued.includes(next.key)) await write(continuation(state, run, next));
 
   const outcome = (): AgentEnd | null => {
@@ -214,6 +239,7 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
       const tokens = state.totals.inputTokens + state.totals.outputTokens;
       if (tokens >= limits.maxTokens) throw new FlowError("max_tokens", `${tokens} tokens`);
       let step;
+      task.steps?.beforeStep?.(state.lastSeq ?? 0);
       try {
         step = await callModelStep({
           routed: current,
@@ -240,7 +266,8 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
       }
       const usage = stepUsage(step.result.usage, current.spec.price, now() - stepStart);
       deps.metrics.modelTokens(current.spec.name, usage);
-      await write({ kind: "step", run, messages: step.result.response.messages, finishReason: step.result.finishReason }, usage);
+      const effects = await task.steps?.effects?.();
+      await write({ kind: "step", run, messages: step.result.response.messages, finishReason: step.result.finishReason, ...(effects === undefined ? {} : { effects }) }, usage);
       stepStart = now();
       const done = outcome();
       if (done) return done;

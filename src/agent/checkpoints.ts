@@ -16,8 +16,11 @@ export type HistoryRef = { sessionId: number; seq: number };
 export type CheckpointDelta =
   /** The request: the first user message, and which earlier sessions form the thread memory. */
   | { kind: "start"; run: number; messages: ModelMessage[]; history: HistoryRef[] }
-  /** One model call: the assistant message and the results of the tools it called. */
-  | { kind: "step"; run: number; messages: ModelMessage[]; finishReason: string }
+  /**
+   * One model call: the assistant message and the results of the tools it called, and what those
+   * tools changed outside the conversation (a workspace), opaque to the runner.
+   */
+  | { kind: "step"; run: number; messages: ModelMessage[]; finishReason: string; effects?: unknown }
   /** The user's answer to the agent's question, on the run that resumed the session. */
   | { kind: "input"; run: number; messages: ModelMessage[] }
   /** The run was stopped or interrupted while a model call was in flight. */
@@ -28,7 +31,13 @@ export type CheckpointDelta =
    * so it is recorded once; with `window`, the model sees only the request onward (earlier
    * messages stay in the chain and on the page).
    */
-  | { kind: "continue"; run: number; key: string; messages: ModelMessage[]; window: boolean };
+  | { kind: "continue"; run: number; key: string; messages: ModelMessage[]; window: boolean }
+  /**
+   * Results the flow gave for calls the loop did not run itself: the call a session switched
+   * flows on, or the commands of a step cut short by a crash (never run again). `data` is the
+   * flow's own bookkeeping.
+   */
+  | { kind: "recovered"; run: number; messages: ModelMessage[]; reason: string; data?: Record<string, unknown> };
 
 export type CheckpointKind = CheckpointDelta["kind"];
 

@@ -125,6 +125,8 @@ export function applyCheckpoint(state: AgentState, checkpoint: Checkpoint): Agen
         final: null,
       };
     }
+    case "recovered":
+      return { ...next, messages: [...state.messages, ...delta.messages], pendingQuestion: null, pendingCall: null, final: null };
     case "step": {
       const calls = toolCallsIn(delta.messages);
       const ask = calls.find((c) => c.toolName === ASK_USER_TOOL);

@@ -116,6 +116,12 @@ export type Config = Readonly<{
   maxWebhookBytes: number;
   /** Feature flags: unset paths mean config/feature_flags/ and config/feature_groups.yml. */
   flags: { definitionsDir: string | undefined; groupsFile: string | undefined; strict: boolean };
+  /** Change sessions: where workspaces live and how large they may grow. */
+  workspace: { dir: string; maxBytes: number };
+  /** How `run` executes commands (`SANDBOX`), and its wall-clock limit per command. */
+  sandbox: { mode: "bwrap" | "off"; commandTimeoutMs: number };
+  /** What one change session may change: files and patch bytes. */
+  change: { maxFiles: number; maxPatchBytes: number };
   /** The environment as given, for libraries that resolve their own key variables (MODELS_FILE). */
   env: Readonly<Record<string, string | undefined>>;
 }>;
@@ -253,6 +259,12 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
       groupsFile: env.FEATURE_GROUPS_FILE ? path.resolve(env.FEATURE_GROUPS_FILE) : undefined,
       strict: env.NODE_ENV === "test",
     },
+    workspace: {
+      dir: path.resolve(env.WORKSPACE_DIR ?? path.join(env.DATA_DIR, "workspaces")),
+      maxBytes: env.WORKSPACE_MAX_BYTES,
+    },
+    sandbox: { mode: env.SANDBOX, commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS },
+    change: { maxFiles: env.CHANGE_MAX_FILES, maxPatchBytes: env.CHANGE_MAX_PATCH_BYTES },
     env: Object.freeze({ ...raw }),
   });
 }

@@ -134,6 +134,17 @@ export const envSchema = z.object({
   FEATURE_FLAGS_DIR: optionalString,
   /** Feature flag groups: YAML mapping of group name → actor ids (default: config/feature_groups.yml). */
   FEATURE_GROUPS_FILE: optionalString,
+  /** Where change sessions' workspaces live (default: `<DATA_DIR>/workspaces`), one directory per session. */
+  WORKSPACE_DIR: optionalString,
+  /** Largest a workspace may grow: checked while the snapshot is extracted and after every command. */
+  WORKSPACE_MAX_BYTES: intInRange(1024 * 1024, 1_000_000_000_000, 500 * 1024 * 1024),
+  /** How `run` executes commands: `bwrap` (bubblewrap), or `off` for trusted single-tenant installs. */
+  SANDBOX: z.enum(["bwrap", "off"], { message: "expects bwrap or off" }).default("bwrap"),
+  /** Wall-clock limit of one sandboxed command; the whole process tree is killed at the limit. */
+  SANDBOX_COMMAND_TIMEOUT_MS: intInRange(1000, 3_600_000, 120_000),
+  /** Most files one change session may change, and the largest patch it may produce. */
+  CHANGE_MAX_FILES: intInRange(1, 100_000, 100),
+  CHANGE_MAX_PATCH_BYTES: intInRange(1024, 1024 * 1024 * 1024, 1024 * 1024),
   /** `test` makes checking an undefined feature flag an error instead of a logged warning. */
   NODE_ENV: optionalString,
 });

@@ -1,4 +1,5 @@
 import type { ForgeClient, MentionEvent } from "../sessions/forge-port.js";
+import { changesNotEnabledText } from "../sessions/change-notes.js";
 import { parseCommand, type Command } from "../sessions/command.js";
 import { parseMention } from "../sessions/mention.js";
 import { noticeMarker, permissionNote, reviewOnIssueNote } from "../sessions/notes.js";
@@ -122,6 +123,15 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   // Commands whose flows this installation does not run are free text for the chat flow.
   if (!deps.flows.has(FLOW_OF[parsed.command] ?? parsed.command) && parsed.command !== "stop" && parsed.command !== "retry") {
     parsed = { command: "chat", prompt: request.trim() };
+  }
+
+  // Changes need the `code_changes` flag on for the user or the repository: one fixed line otherwise, nothing spent.
+  if (parsed.command === "change" && !(await deps.changePolicy?.changesAllowed({ forge: mention.forge, login: mention.actor.login, repoPath: mention.thread.repoPath }))) {
+    const marker = noticeMarker(`change delivery=${stored.deliveryKey}`);
+    await ensureNote(client, mention.thread, marker, `${changesNotEnabledText(handle)}\n\n${marker}`);
+    log.info({ actor: mention.actor.login }, "change request refused: code_changes is off for this user and repository");
+    await deps.deliveries.markProcessed(deliveryId, "change_refused");
+    return;
   }
 
   if (parsed.command === "stop") {

@@ -206,6 +206,19 @@ export type PostedReview = {
   comments: { index: number; id: string; url: string | null }[];
   refused: RefusedComment[];
 };
+/** The commit a change session's workspace starts from, and the branch it was read from. */
+export type SnapshotRef = { ref: string; sha: string };
+
+/**
+ * Repository snapshots for change sessions: an optional capability (a forge without it runs no
+ * change sessions). Reads only; the caller bounds what it extracts.
+ */
+export interface RepositoryArchive {
+  /** The change request's head commit; for an issue, the default branch's head. */
+  snapshotRef(thread: ThreadRef): Promise<SnapshotRef>;
+  /** The repository's files at `sha` as a gzipped tarball (one top-level directory), streamed. */
+  download(thread: ThreadRef, sha: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+}
 
 /** The client for one repository/project, authenticated as the bot. */
 export interface ForgeClient {
@@ -244,6 +257,8 @@ export interface ForgeClient {
   postReview?(thread: ThreadRef, draft: ReviewDraft): Promise<PostedReview>;
   /** Our review carrying `draft.marker`, with its comments mapped by their markers; null when there is none. */
   findReview?(thread: ThreadRef, draft: ReviewDraft): Promise<PostedReview | null>;
+  /** Snapshots of the repository for change sessions' workspaces. */
+  archive?: RepositoryArchive;
 }
 
 /**
@@ -267,6 +282,8 @@ export type ForgeProfile = {
   userActor(login: string): string;
   /** Feature-flag actor id of a repository (`github:repo:owner/name`, `gitlab:project:group/name`). */
   repositoryActor(path: string): string;
+  /** Longest note body the forge accepts, in characters (longer replies are cut and say so). */
+  readonly maxNoteChars: number;
 };
 
 /** A configured forge: hands out clients bound to a repository. */

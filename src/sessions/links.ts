@@ -13,3 +13,8 @@ export function verifySessionSignature(secret: string, sessionId: number, signat
 export function sessionUrl(publicUrl: string, secret: string, sessionId: number): string {
   return `${publicUrl}/sessions/${sessionId}?sig=${signSessionId(secret, sessionId)}`;
 }
+
+/** The signed download of a change session's patch (`GET /sessions/:id/patch?sig=…`, the page's signature). */
+export function sessionPatchUrl(publicUrl: string, secret: string, sessionId: number): string {
+  return `${publicUrl}/sessions/${sessionId}/patch?sig=${signSessionId(secret, sessionId)}`;
+}

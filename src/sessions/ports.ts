@@ -18,6 +18,8 @@ export type SessionPatch = Partial<{
   callbackContext: Session["callbackContext"];
   /** Keys merged into the callback context (the rest of it left as it is). */
   contextPatch: Partial<Session["callbackContext"]>;
+  /** A session's flow changes only when its agent switches (chat → change). */
+  flow: string;
 }>;
 
 /** An event recorded in the same statement as the change it describes. */
@@ -142,6 +144,9 @@ export type FlagSubject = { forge: ForgeName; login: string; repoPath: string };
 /** Who may retry: the `manual_retry` flag, for the user or the repository. */
 export type RetryPolicy = { retryAllowed(subject: FlagSubject): Promise<boolean> };
 
+/** Who may start change sessions: the `code_changes` flag, for the user or the repository. */
+export type ChangePolicy = { changesAllowed(subject: FlagSubject): Promise<boolean> };
+
 export type LifecycleDeps = {
   sessions: SessionStore;
   deliveries: DeliveryStore;
@@ -151,6 +156,8 @@ export type LifecycleDeps = {
   links: Links;
   metrics: LifecycleMetrics;
   retryPolicy: RetryPolicy;
+  /** Without it no one may start change sessions. */
+  changePolicy?: ChangePolicy;
   log: Logger;
   /** How often a running flow checks whether its session was stopped. */
   stopPollMs?: number;

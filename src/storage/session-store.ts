@@ -86,6 +86,7 @@ const PATCH_COLUMNS: Record<Exclude<keyof SessionPatch, "contextPatch">, string>
   runSeq: "run_seq",
   selectedModelMetadata: "selected_model_metadata",
   callbackContext: "callback_context",
+  flow: "flow",
 };
 
 /**

@@ -106,7 +106,14 @@ class StepParts {
   }
 }
 
-const KIND_TITLES: Record<string, string> = { start: "Request", step: "Model step", input: "User input", interrupted: "Interrupted", continue: "Next request" };
+const KIND_TITLES: Record<string, string> = { start: "Request", step: "Model step", input: "User input", interrupted: "Interrupted", continue: "Next request", recovered: "Recovered" };
+
+/** The files a step's workspace effect touched, from its patch's headers (the patch itself is on the change section). */
+function effectFiles(effects: unknown): string[] | null {
+  const patch = isDict(effects) && isDict(effects.tree) ? str(effects.tree.patch) : null;
+  if (patch === null) return null;
+  return [...patch.matchAll(/^diff --git a\/(.+?) b\/(.+)$/gm)].map((m) => (m[1] === m[2] ? m[2]! : `${m[1]} → ${m[2]}`));
+}
 
 /** A title and a short detail from the delta's own bookkeeping (`kind`, `run`, `finishReason`, `reason`). */
 export function stepHeading(delta: unknown): { title: string | null; detail: string | null } {
@@ -140,7 +147,8 @@ export function stepParts(delta: unknown): StepPart[] {
   for (const [key, value] of Object.entries(delta)) {
     if (HEADING_KEYS.has(key) && (typeof value === "string" || typeof value === "number" || typeof value === "boolean")) continue;
     if (Array.isArray(value) && value.length === 0) continue;
-    if (key === "messages" && Array.isArray(value)) for (const message of value) parts.message(message);
+    if (key === "effects" && effectFiles(value) !== null) parts.data("Workspace files changed in this step", effectFiles(value)!.join("\n") || "(none)");
+    else if (key === "messages" && Array.isArray(value)) for (const message of value) parts.message(message);
     else if (key === "text" && typeof value === "string") parts.text("assistant", value);
     else if (key === "reasoning" && typeof value === "string") parts.text("reasoning", value);
     else if (key === "toolCalls" && Array.isArray(value)) for (const call of value) parts.contentPart("assistant", { ...(isDict(call) ? call : { input: call }), type: "tool-call" });

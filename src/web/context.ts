@@ -7,6 +7,7 @@ import { sessionPath } from "./access.js";
 import type { Permissions } from "./permissions.js";
 import { sessionActions } from "./session-actions.js";
 import type { Viewing } from "./viewing.js";
+import type { WorkspaceStore } from "../workspace/store.js";
 import { summaryView, type SummaryView } from "./session-view.js";
 import type { SessionHref } from "./timeline.js";
 import type { WebSessionSettings } from "./web-session.js";
@@ -14,6 +15,8 @@ import type { WebSessionSettings } from "./web-session.js";
 /** What the session pages need from the composition root. */
 export type SessionWebContext = {
   views: SessionViews;
+  /** Change sessions' patches, commands and snapshots (the change section and the patch download). */
+  changes?: Pick<WorkspaceStore, "findPatch" | "listCommands" | "findSnapshot">;
   /** The lifecycle's ports: the session store, forges, queue and retry policy (for retry). */
   lifecycle: LifecycleDeps;
   /** Signs session links (`SESSION_LINK_SECRET`) and the forms' tokens. */

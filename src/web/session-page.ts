@@ -8,6 +8,7 @@ import { timelineItems } from "./timeline.js";
 import { decideView, signInHref, type ViewDecision } from "./viewing.js";
 import { dropStaleCookie } from "./web-session.js";
 import { sessionVisibility, type Session } from "../sessions/session.js";
+import { changeView, type ChangeView } from "./change-view.js";
 
 export const NOT_FOUND_PAGE: MessagePage = { heading: "Not found", text: "There is no session at this address.", tone: "warn" };
 
@@ -84,5 +85,12 @@ export async function handleSessionPage(ctx: SessionWebContext, req: IncomingMes
   const cursor = advance({ eventId: 0, seq: 0 }, view);
   const streamUrl = `${sessionPath(ctx.linkSecret, id, "/events")}&after=${cursor.eventId}.${cursor.seq}`;
   const account = accountBar(ctx, decision.viewing.viewer, sessionPath(ctx.linkSecret, id));
-  sendHtml(res, 200, renderSessionPage({ summary, items: timelineItems(view, hrefFor(ctx)), streamUrl, account }));
+  sendHtml(res, 200, renderSessionPage({ summary, items: timelineItems(view, hrefFor(ctx)), streamUrl, account, change: await changeFor(ctx, id) }));
+}
+
+/** The change section of a change session (null for sessions that never made a workspace). */
+async function changeFor(ctx: SessionWebContext, id: number): Promise<ChangeView | null> {
+  if (!ctx.changes) return null;
+  const [patch, commands, snapshot] = await Promise.all([ctx.changes.findPatch(id), ctx.changes.listCommands(id), ctx.changes.findSnapshot(id)]);
+  return changeView({ patch, commands, snapshot, downloadHref: sessionPath(ctx.linkSecret, id, "/patch") });
 }

@@ -2,6 +2,7 @@ import type { Db } from "../storage/pool.js";
 import { createSessionViews } from "../storage/session-views.js";
 import { createWebSessionStore } from "../storage/web-session-store.js";
 import { addAuthRoutes } from "./auth-routes.js";
+import { createWorkspaceStore } from "../storage/workspace-store.js";
 import type { SessionWebContext } from "./context.js";
 import { createPermissions } from "./permissions.js";
 import { handleRetryPost } from "./retry-route.js";
@@ -9,6 +10,7 @@ import { handleSessionJson } from "./session-api.js";
 import { createSessionStreams, DEFAULT_STREAM_SETTINGS, type StreamSettings } from "./session-events.js";
 import { handleSessionList } from "./session-list.js";
 import { handleSessionPage } from "./session-page.js";
+import { handlePatchDownload } from "./patch-route.js";
 import type { Router } from "./router.js";
 import { serveStatic } from "./static.js";
 import { handleStopPost } from "./stop-route.js";
@@ -33,6 +35,7 @@ export function createSessionWeb(options: SessionWebOptions): SessionWeb {
   const ctx: SessionWebContext = {
     ...rest,
     views: createSessionViews(db),
+    changes: createWorkspaceStore(db),
     webSessions: { store: createWebSessionStore(db), linkSecret: rest.linkSecret, secureCookies: rest.publicUrl.startsWith("https:") },
     permissions: createPermissions(rest.lifecycle.forges, { cacheMs: permissionCacheMs }),
   };
@@ -45,6 +48,7 @@ export function createSessionWeb(options: SessionWebOptions): SessionWeb {
         .add("GET", "/sessions", (req, res, _p, url) => handleSessionList(ctx, req, res, url))
         .add("GET", "/sessions/:id", (req, res, p, url) => handleSessionPage(ctx, req, res, p.id, url))
         .add("GET", "/sessions/:id/events", (req, res, p, url) => streams.handle(req, res, p.id, url))
+        .add("GET", "/sessions/:id/patch", (req, res, p, url) => handlePatchDownload(ctx, req, res, p.id, url))
         .add("POST", "/sessions/:id/retry", (req, res, p, url) => handleRetryPost(ctx, req, res, p.id, url))
         .add("POST", "/sessions/:id/stop", (req, res, p, url) => handleStopPost(ctx, req, res, p.id, url))
         .add("GET", "/api/sessions/:id", (req, res, p, url) => handleSessionJson(ctx, req, res, p.id, url));

@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ServerResponse } from "node:http";
 import { Eta } from "eta";
+import type { ChangeView } from "./change-view.js";
 import type { SummaryView } from "./session-view.js";
 import type { TimelineItem } from "./timeline.js";
 
@@ -42,7 +43,7 @@ export type ListPage = {
   nextHref: string | null;
 };
 
-export function renderSessionPage(data: { summary: SummaryView; items: TimelineItem[]; streamUrl: string; account: AccountBar | null }): string {
+export function renderSessionPage(data: { summary: SummaryView; items: TimelineItem[]; streamUrl: string; account: AccountBar | null; change?: ChangeView | null }): string {
   return eta.render("./session", data);
 }
 

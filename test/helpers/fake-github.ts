@@ -94,6 +94,13 @@ export class FakeGitHub {
   readonly reviews: FakeReview[] = [];
   /** `GET …/compare/{base}...{head}` answers by `${repo}:${base}...${head}`. */
   compares = new Map<string, { status: string; files: FakeFile[] }>();
+  /** Repository archives (gzipped tarballs) by commit sha, served through the tarball redirect. */
+  archives = new Map<string, Buffer>();
+  defaultBranch = "main";
+  /** Head commit of each branch (the default branch's is what an issue's change session starts from). */
+  branchHeads = new Map<string, string>();
+  /** Where the tarball redirect points: GitHub's codeload; this fake serves it itself. */
+  downloadOrigin = "https://api.github.com";
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -110,6 +117,7 @@ export class FakeGitHub {
       });
     });
     this.port = await listenOnLoopback(this.#server);
+    this.downloadOrigin = `http://127.0.0.1:${this.port}`;
     return this;
   }
 
@@ -267,6 +275,21 @@ export class FakeGitHub {
     const oauth = this.#oauth(r, url, p);
     if (oauth) return oauth;
     let m: RegExpExecArray | null;
+    if (r.method === "GET" && (m = /^\/_codeload\/([0-9a-f]+)$/.exec(p))) {
+      const archive = this.archives.get(m[1]!);
+      return archive ? [200, archive, { "content-type": "application/x-gzip" }] : [404, { message: "Not Found" }];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/tarball\/([^/]+)$/.exec(p))) {
+      if (!this.archives.has(m[2]!)) return [404, { message: "Not Found" }];
+      return [302, undefined, { location: `${this.downloadOrigin}/_codeload/${m[2]}` }];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+\/[^/]+)\/branches\/([^/]+)$/.exec(p))) {
+      const sha = this.branchHeads.get(decodeURIComponent(m[2]!));
+      return sha ? [200, { name: m[2], commit: { sha } }] : [404, { message: "Branch not found" }];
+    }
+    if (r.method === "GET" && (m = /^\/repos\/([^/]+)\/([^/]+)$/.exec(p))) {
+      return [200, { id: 1296269, name: m[2], full_name: `${m[1]}/${m[2]}`, default_branch: this.defaultBranch }];
+    }
     if (r.method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(p)) {
       return [201, { token: "ghs_faketoken", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: "all" }];
     }
@@ -389,6 +412,11 @@ function paginate(path: string, url: URL, items: unknown[]): Answer {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (Buffer.isBuffer(body)) {
+    res.writeHead(status, { "content-length": String(body.length), ...headers });
+    res.end(body);
+    return;
+  }
   if (body === undefined) {
     res.writeHead(status, headers);
     res.end();

@@ -88,6 +88,12 @@ export class FakeGitLab {
   /** Set by `start()`: the fake served on loopback, for forgebot processes nock cannot reach. */
   url = "";
   #server: Server | null = null;
+  /** Repository archives (gzipped tarballs) by commit sha. */
+  archives = new Map<string, Buffer>();
+  defaultBranch = "main";
+  branchHeads = new Map<string, string>();
+  /** Merge requests a change session reads, by iid: their head commit and source branch (reviews use `mergeRequests`). */
+  changeHeads = new Map<number, { sha: string; sourceBranch: string; title?: string }>();
   #nextId = 50_000;
 
   /** Serves the fake on 127.0.0.1 (for a worker in another process); `url` is its GITLAB_URL. */
@@ -261,6 +267,19 @@ export class FakeGitLab {
     if (r.method === "GET" && p === "/user") return [200, { ...this.bot, name: "forgebot", state: "active", bot: false }];
     const review = this.#reviewRoute(r, p, b);
     if (review) return review;
+    if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/archive\.tar\.gz$/.exec(p))) {
+      const archive = this.archives.get(r.query.get("sha") ?? "");
+      return archive ? [200, archive, { "content-type": "application/x-gzip" }] : [404, { message: "404 Commit Not Found" }];
+    }
+    if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/branches\/([^/]+)$/.exec(p))) {
+      const sha = this.branchHeads.get(decodeURIComponent(m[2]!));
+      return sha ? [200, { name: decodeURIComponent(m[2]!), commit: { id: sha } }] : [404, { message: "404 Branch Not Found" }];
+    }
+    if (r.method === "GET" && (m = /^\/projects\/(\d+)\/merge_requests\/(\d+)$/.exec(p)) && this.changeHeads.has(Number(m[2]))) {
+      const mr = this.changeHeads.get(Number(m[2]))!;
+      return [200, { id: 9000 + Number(m[2]), iid: Number(m[2]), project_id: Number(m[1]), title: mr.title ?? "A merge request", description: "", sha: mr.sha, source_branch: mr.sourceBranch, author: { username: "root" }, web_url: `https://gitlab.example.com/mr/${m[2]}` }];
+    }
+    if (r.method === "GET" && (m = /^\/projects\/(\d+)$/.exec(p))) return [200, { id: Number(m[1]), default_branch: this.defaultBranch }];
     if (r.method === "GET" && (m = /^\/projects\/(\d+)\/members\/all\/(\d+)$/.exec(p))) {
       const level = this.members.get(Number(m[2])) ?? this.defaultAccessLevel;
       if (level === 0) return [404, { message: "404 Not found" }];

@@ -10,6 +10,7 @@ function load(name: string): string {
 
 const SYSTEM_TEMPLATE = load("system.md");
 const REVIEW_TEMPLATE = load("review.md");
+const CHANGE_TEMPLATE = load("change.md");
 
 export type PromptValues = { handle: string; forgeName: string; changeRequestName: string };
 
@@ -94,4 +95,19 @@ export function requestMessage(values: RequestValues): string {
 /** The user's answer to `ask_user`, given by the next mention in the thread. */
 export function answerMessage(actor: string, text: string): string {
   return `@${actor} answered:\n\n${text.trim() || "(an empty answer)"}`;
+}
+
+/**
+ * The change flow's system prompt. `commandsUnavailable` is the reason `run` is not offered on
+ * this worker (the sandbox failed its self-test), or null.
+ */
+export function changeSystemPrompt(values: PromptValues & { commandsUnavailable: string | null }): string {
+  const commandsNote = values.commandsUnavailable ? ` In this session \`run\` is not available: ${values.commandsUnavailable}.` : "";
+  const all: Record<string, string> = { handle: values.handle, forgeName: values.forgeName, changeRequestName: values.changeRequestName, commandsNote };
+  return CHANGE_TEMPLATE.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => all[key] ?? whole).trim();
+}
+
+/** The tool result that closes the chat agent's switch to a change session. */
+export function switchedToChangeMessage(): string {
+  return "This session is now a change session: you have a workspace with the repository and tools to read, search, edit and run commands in it. Continue with the request.";
 }

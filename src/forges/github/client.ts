@@ -1,6 +1,7 @@
 import type { ProbotOctokit } from "probot";
 import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type RepoAccess, type RepoVisibility, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, repoParts } from "./api.js";
+import { createGitHubArchive } from "./archive.js";
 import { createGitHubReads } from "./reads.js";
 import { createGitHubReview } from "./review.js";
 
@@ -29,6 +30,7 @@ export function createGitHubClient(octokit: Octokit, bound: ThreadRef, allowedRo
   return {
     ...createGitHubReads(octokit),
     ...createGitHubReview(octokit),
+    archive: createGitHubArchive(octokit),
     async canUseBot(actor: Actor) {
       return mayWrite(await permissionOf(actor));
     },

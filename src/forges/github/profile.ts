@@ -8,5 +8,7 @@ export const githubProfile: ForgeProfile = {
   mention: (login) => `@${login}`,
   writersDescription: "people with write access",
   userActor: (login) => `github:${login}`.toLowerCase(),
+  // GitHub refuses comment bodies over 65,536 characters.
+  maxNoteChars: 65_536,
   repositoryActor: (path) => `github:repo:${path}`.toLowerCase(),
 };

@@ -1,5 +1,6 @@
 import type { RequesterType, ResourceOptions } from "@gitbeaker/requester-utils";
 import {
+  Branches,
   IssueDiscussions,
   IssueNotes,
   Issues,
@@ -8,6 +9,7 @@ import {
   MergeRequestNotes,
   MergeRequests,
   ProjectMembers,
+  Projects,
   Repositories,
   RepositoryFiles,
   Users,
@@ -27,6 +29,8 @@ export type GitLabApi = {
   repositoryFiles: RepositoryFiles;
   repositories: Repositories;
   draftNotes: MergeRequestDraftNotes;
+  projects: Projects;
+  branches: Branches;
 };
 
 export type GitLabApiSettings = {
@@ -53,6 +57,8 @@ export function createGitLabApi(settings: GitLabApiSettings): GitLabApi {
     repositoryFiles: new RepositoryFiles(options),
     repositories: new Repositories(options),
     draftNotes: new MergeRequestDraftNotes(options),
+    projects: new Projects(options),
+    branches: new Branches(options),
   };
 }
 

@@ -5,6 +5,7 @@ import { constantTimeEqual } from "../../sessions/text.js";
 import { header } from "../../web/http.js";
 import type { WebhookSource } from "../webhook.js";
 import { call, createGitLabApi, type GitLabApi } from "./api.js";
+import { createGitLabArchive } from "./archive.js";
 import { createGitLabClient } from "./client.js";
 import { HANDLED_EVENTS, normalizeGitLabEvent } from "./normalize.js";
 import { gitlabProfile } from "./profile.js";
@@ -66,7 +67,8 @@ export function createGitLabApp(options: GitLabAppOptions): GitLabApp {
     async clientFor(thread) {
       if (thread.host !== config.host) throw new Error(`GitLab thread is on ${thread.host}, but GITLAB_URL points to ${config.host}`);
       const me = await self();
-      return createGitLabClient(api, thread, { minAccessLevel: config.minAccessLevel, selfUserId: me.id });
+      const client = createGitLabClient(api, thread, { minAccessLevel: config.minAccessLevel, selfUserId: me.id });
+      return { ...client, archive: createGitLabArchive(api, thread.repoId, { url: config.url, token: config.token }) };
     },
   };
 

@@ -9,5 +9,7 @@ export const gitlabProfile: ForgeProfile = {
   mention: (login) => `@${login}`,
   writersDescription: "project members with at least the Developer role",
   userActor: (login) => `gitlab:${login}`.toLowerCase(),
+  // GitLab refuses notes over 1,000,000 characters.
+  maxNoteChars: 1_000_000,
   repositoryActor: (path) => `gitlab:project:${path}`.toLowerCase(),
 };

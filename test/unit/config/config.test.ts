@@ -24,6 +24,14 @@ describe("loadConfig", () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it("change sessions: workspaces under DATA_DIR, the sandbox on, the documented limits", () => {
+    const config = loadConfig({ DATA_DIR: "/srv/forgebot" });
+    expect(config.workspace).toEqual({ dir: "/srv/forgebot/workspaces", maxBytes: 500 * 1024 * 1024 });
+    expect(config.sandbox).toEqual({ mode: "bwrap", commandTimeoutMs: 120_000 });
+    expect(config.change).toEqual({ maxFiles: 100, maxPatchBytes: 1024 * 1024 });
+    expect(loadConfig({ WORKSPACE_DIR: "/var/ws", SANDBOX: "off" })).toMatchObject({ workspace: { dir: "/var/ws" }, sandbox: { mode: "off" } });
+  });
+
   it("builds the GHES base URL from GHE_HOST and GHE_PROTOCOL", () => {
     const config = loadConfig({ APP_ID: "1", PRIVATE_KEY: testPrivateKey(), WEBHOOK_SECRET: "s", GHE_HOST: "ghe.example.com", GHE_PROTOCOL: "http" });
     expect(config.github?.baseUrl).toBe("http://ghe.example.com/api/v3");
@@ -49,6 +57,9 @@ describe("loadConfig", () => {
     ["unreadable key file", { APP_ID: "1", PRIVATE_KEY_PATH: "/nonexistent/key.pem", WEBHOOK_SECRET: "s" }, /^PRIVATE_KEY_PATH: cannot read/],
     ["GitLab token without secret", { GITLAB_TOKEN: "t" }, /^GITLAB_WEBHOOK_SECRET: /],
     ["GitLab secret without token", { GITLAB_WEBHOOK_SECRET: "s" }, /^GITLAB_TOKEN: /],
+    ["SANDBOX unknown", { SANDBOX: "docker" }, /^SANDBOX: expects bwrap or off$/],
+    ["SANDBOX_COMMAND_TIMEOUT_MS too short", { SANDBOX_COMMAND_TIMEOUT_MS: "10" }, /^SANDBOX_COMMAND_TIMEOUT_MS: expects a whole number/],
+    ["CHANGE_MAX_FILES zero", { CHANGE_MAX_FILES: "0" }, /^CHANGE_MAX_FILES: /],
   ];
   it.each(bad)("%s → one line naming the variable", (_name, env, message) => {
     const text = errorOf(env);

@@ -1,0 +1,203 @@
+import type { ModelMessage } from "ai";
+import { changeResultText, changesNotEnabledText } from "../../sessions/change-notes.js";
+import { FlowError, RunInterruptedError } from "../../sessions/errors.js";
+import type { Flow, FlowContext } from "../../sessions/flow.js";
+import { ForgeApiError } from "../../sessions/forge-port.js";
+import { stripMarkers } from "../../sessions/notes.js";
+import type { Session } from "../../sessions/session.js";
+import { workspaceDiff } from "../../workspace/operations.js";
+import { readBlob } from "../../workspace/patch.js";
+import { changePolicy } from "../../workspace/policy.js";
+import type { Sandbox } from "../../workspace/sandbox.js";
+import type { WorkspaceStore } from "../../workspace/store.js";
+import { openWorkspace, removeWorkspace, type Workspace, type WorkspaceSettings } from "../../workspace/workspace.js";
+import { runAgent, type AgentDeps, type AgentTask } from "../agent.js";
+import { createChangeTools } from "../change-tools.js";
+import { changeSystemPrompt, requestMessage, switchedToChangeMessage } from "../prompts/index.js";
+import { loadRepoSettings, repoSettingsNotice } from "../repo-settings.js";
+import { ASK_USER_TOOL } from "../state.js";
+import { createAgentTools } from "../tools.js";
+import { fence, sanitizeProse } from "../untrusted.js";
+import { recordedEffects, recoveredCommandMessages, unrecordedCommands } from "./change-recovery.js";
+
+/** The chat agent's tool that turns its session into a change session. */
+export const START_CHANGE_TOOL = "start_change";
+
+export type ChangeFlowDeps = AgentDeps & {
+  workspaces: WorkspaceSettings;
+  sandbox: Sandbox;
+  store: WorkspaceStore;
+  /** CHANGE_MAX_FILES and CHANGE_MAX_PATCH_BYTES. */
+  change: { maxFiles: number; maxPatchBytes: number };
+  /** The `code_changes` flag, for the session's user or repository. */
+  allowed(session: Session): Promise<boolean>;
+  /** The signed download URL of a session's patch. */
+  patchUrl(sessionId: number): string;
+};
+
+/** What the reply may take of a forge note: the link, the usage line and the marker follow it. */
+const REPLY_RESERVE_CHARS = 2000;
+
+type RunState = {
+  /** The last checkpoint when the current step began (the write-ahead records carry it). */
+  seq: number;
+  opened: Promise<Workspace> | null;
+  workspace: Workspace | null;
+  settingsProblems: string[];
+};
+
+function openFor(deps: ChangeFlowDeps, session: Session, context: FlowContext, state: RunState): () => Promise<Workspace> {
+  const archive = context.forge.archive;
+  const thread = session.callbackContext.thread;
+  return () => {
+    state.opened ??= (async () => {
+      if (!archive) throw new FlowError("internal", "this forge offers no repository snapshots");
+      const workspace = await openWorkspace({
+        sessionId: session.id,
+        forge: session.forge,
+        settings: deps.workspaces,
+        store: deps.store,
+        source: { snapshotRef: () => archive.snapshotRef(thread), download: (sha, signal) => archive.download(thread, sha, signal) },
+        effects: recordedEffects(await deps.checkpoints.list(session.id)),
+        sandbox: deps.sandbox,
+        signal: context.signal,
+        log: context.log,
+      });
+      // `.forgebot.yml` as the snapshot has it: the agent's own edits never loosen its rules.
+      const settings = await loadRepoSettings(
+        {
+          readFile: async (_thread, file) => {
+            const text = await workspace.readBaseFile(file);
+            if (text === null) throw new ForgeApiError(`${file} not found`, 404);
+            return text;
+          },
+        },
+        thread,
+      );
+      state.settingsProblems = settings.problems;
+      workspace.policy = changePolicy(deps.change, settings.settings.changes.protected);
+      state.workspace = workspace;
+      await context.heartbeat();
+      return workspace;
+    })();
+    return state.opened;
+  };
+}
+
+/** The change flow's prompts, tools and step hooks for one run. */
+function changeTask(deps: ChangeFlowDeps, session: Session, context: FlowContext, state: RunState): AgentTask {
+  const { profile } = context;
+  const commandsUnavailable = deps.sandbox.status.available ? null : deps.sandbox.status.reason;
+  const forgeTools = createAgentTools({
+    forge: context.forge,
+    thread: session.callbackContext.thread,
+    triggerCreatedAt: session.callbackContext.triggerCreatedAt,
+    triggerCommentId: session.triggerCommentId,
+    ...(deps.limits.tools ? { limits: deps.limits.tools } : {}),
+  });
+  const workspaceTools = createChangeTools({
+    workspace: openFor(deps, session, context, state),
+    commandsUnavailable,
+    signal: context.signal,
+    heartbeat: context.heartbeat,
+    async recordCommand(toolCallId, command) {
+      const row = await deps.store.startCommand({ sessionId: session.id, run: session.runSeq, afterSeq: state.seq, toolCallId, command });
+      return (result) => deps.store.finishCommand(row.id, { outcome: result.outcome, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs, output: result.output });
+    },
+    ...(deps.limits.tools ? { limits: deps.limits.tools } : {}),
+  });
+  const pick = (name: string) => (forgeTools[name] ? { [name]: forgeTools[name] } : {});
+  return {
+    system: changeSystemPrompt({ handle: context.handle, forgeName: profile.displayName, changeRequestName: profile.changeRequestName, commandsUnavailable }),
+    request: requestMessage({
+      actor: session.actor.login,
+      prompt: sanitizeProse(session.prompt),
+      forgeName: profile.displayName,
+      threadName: session.threadKind === "issue" ? "issue" : profile.changeRequestName,
+      reference: profile.threadReference(session.threadKind, session.threadNumber),
+      repoPath: session.repoPath,
+      fencedTitle: fence(sanitizeProse(session.callbackContext.title), { kind: "title" }),
+    }),
+    tools: { ...pick(ASK_USER_TOOL), ...pick("get_thread"), ...pick("get_diff"), ...workspaceTools },
+    steps: {
+      beforeStep: (seq) => {
+        state.seq = seq;
+      },
+      effects: async () => {
+        const effect = await state.workspace?.takeEffect();
+        return effect ? { tree: effect } : undefined;
+      },
+      recover: async (agentState) => {
+        const messages: ModelMessage[] = [];
+        const open = agentState.pendingCall;
+        if (open?.toolName === START_CHANGE_TOOL) {
+          messages.push({ role: "tool", content: [{ type: "tool-result", toolCallId: open.toolCallId, toolName: open.toolName, output: { type: "text", value: switchedToChangeMessage() } }] });
+        }
+        const cut = unrecordedCommands(await deps.store.listCommands(session.id), await deps.checkpoints.list(session.id));
+        if (cut.length) messages.push(...recoveredCommandMessages(cut));
+        if (messages.length === 0) return null;
+        context.log.info({ sessionId: session.id, commands: cut.map((c) => c.id), switched: Boolean(open) }, "change session recovered calls before going on");
+        return { messages, reason: cut.length ? "commands cut short by a stop were not run again" : "switched from chat", data: { commandIds: cut.map((c) => c.id) } };
+      },
+    },
+  };
+}
+
+/** The patch of this run: stored already (a repeated run), made now from the workspace, or none. */
+async function finalPatch(deps: ChangeFlowDeps, session: Session, open: () => Promise<Workspace>, state: RunState) {
+  const stored = await deps.store.findPatch(session.id);
+  if (stored && stored.run === session.runSeq) return stored;
+  if (!state.opened && !(await deps.store.findSnapshot(session.id))) return null;
+  const workspace = await open();
+  const summary = await workspaceDiff(workspace);
+  const contents = [];
+  for (const file of summary.files) {
+    if (file.blob === null) continue;
+    contents.push({ path: file.path, mode: file.newMode, content: await readBlob(workspace.paths, file.blob) });
+  }
+  const { baseRef, baseSha } = workspace.snapshot;
+  await deps.store.savePatch({ sessionId: session.id, run: session.runSeq, baseRef, baseSha, summary, contents });
+  return { ...summary, baseRef, baseSha };
+}
+
+/**
+ * `@forgebot change <request>`: the checkpointed agent with a workspace of the repository and
+ * a sandbox to run commands in. Ends with the patch stored and shown; the workspace is removed
+ * when the session ends and kept while it waits for an answer.
+ */
+export function createChangeFlow(deps: ChangeFlowDeps): Flow {
+  return {
+    name: "change",
+    async run(session, context) {
+      // Nothing is spent for someone the flag leaves out (a retry after it was turned off).
+      if (!(await deps.allowed(session))) return { kind: "finished", markdown: changesNotEnabledText(context.handle) };
+      const state: RunState = { seq: 0, opened: null, workspace: null, settingsProblems: [] };
+      const task = changeTask(deps, session, context, state);
+      try {
+        const end = await runAgent(deps, session, context, task);
+        if (end.kind === "question") return { kind: "input_required", question: stripMarkers(end.question).trim() || "Could you tell me more?", usage: end.usage };
+        if (end.kind === "call") throw new FlowError("internal", `the change agent ended on ${end.toolName}, which it does not offer`);
+        const patch = await finalPatch(deps, session, openFor(deps, session, context, state), state);
+        const commands = (await deps.store.listCommands(session.id)).filter((c) => c.status === "finished");
+        const notes = [repoSettingsNotice(state.settingsProblems), deps.sandbox.status.available ? null : `Note: commands could not be run in this session: ${deps.sandbox.status.reason}.`].filter((n): n is string => n !== null);
+        const markdown = changeResultText({
+          sessionId: session.id,
+          summary: stripMarkers(end.text),
+          patch,
+          commands: commands.map((c) => ({ command: c.command, exitCode: c.exitCode, outcome: c.outcome ?? "unavailable" })),
+          patchUrl: deps.patchUrl(session.id),
+          notes,
+          maxChars: context.profile.maxNoteChars - REPLY_RESERVE_CHARS,
+        });
+        await removeWorkspace(deps.workspaces, session.id);
+        return { kind: "finished", markdown, usage: end.usage };
+      } catch (err: unknown) {
+        // An interrupted run continues elsewhere (or here) from its checkpoints: keep what is on disk.
+        if (!(err instanceof RunInterruptedError)) {
+          await removeWorkspace(deps.workspaces, session.id).catch((rmErr: unknown) => context.log.warn({ err: rmErr, sessionId: session.id }, "workspace could not be removed"));
+        }
+        throw err;
+      }
+    },
+  };
+}
