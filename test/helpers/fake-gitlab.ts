@@ -329,6 +329,7 @@ export class FakeGitLab {
     if (!(m = /^\/projects\/(\d+)\/merge_requests\/(\d+)(\/.*)?$/.exec(p))) return undefined;
     const [projectId, iid, rest] = [Number(m[1]), Number(m[2]), m[3] ?? ""];
     const mr = this.mergeRequests.get(`${projectId}!${iid}`);
+    if (!mr && this.changeHeads.has(iid)) return undefined;
     if (!mr && (rest === "" || rest === "/diffs" || rest === "/commits" || rest.startsWith("/draft_notes"))) return [404, { message: "404 Not found" }];
     if (!mr) return undefined;
     if (r.method === "GET" && rest === "") {

@@ -27,6 +27,8 @@ async function mention(noteId: number, note: string): Promise<void> {
     p.object_attributes.id = noteId;
     p.object_attributes.note = note;
     p.object_attributes.discussion_id = `d${noteId}`.padEnd(40, "0");
+    // A public project: its session page shows the change to the link, no sign-in involved.
+    p.project.visibility_level = 20;
   });
   gitlab.seedNote({ id: noteId, projectId: 5, noteable: "merge_requests", iid: 1, body: note, discussionId: payload.object_attributes.discussion_id });
   const res = await fetch(`${bot.baseUrl}/api/gitlab/webhooks`, {
