@@ -70,9 +70,11 @@ class Lane {
     return this.windows.map((w) => ({ ms: w.ms, limit: Math.max(1, w.limit - Math.max(w.limit > 2 ? 1 : 0, Math.floor(w.limit * RESERVE))) }));
   }
   best(): Waiter | undefined {
-    let best: Waiter | undefined;
-    for (const w of this.waiting) if (!best || w.priority < best.priority || (w.priority === best.priority && w.seq < best.seq)) best = w;
-    return best;
+    return this.ordered()[0];
+  }
+  /** Best first: by priority, then oldest. */
+  ordered(): Waiter[] {
+    return [...this.waiting].sort((a, b) => a.priority - b.priority || a.seq - b.seq);
   }
   remove(waiter: Waiter): void {
     this.waiting.splice(this.waiting.indexOf(waiter), 1);
@@ -104,15 +106,15 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
   const shared: WindowLog | null = redis ? createRedisWindowLog(redis, options.prefix) : null;
   const local = createLocalWindowLog();
   /** Redis when it answers, this process's own log otherwise: writes never wait on a dead Redis. */
-  async function tryAcquire(key: string, windows: readonly Window[]) {
+  async function tryAcquire(key: string, windows: readonly Window[], count: number) {
     if (shared && redisHealthy) {
       try {
-        return await shared.tryAcquire(key, windows);
+        return await shared.tryAcquire(key, windows, count);
       } catch (err: unknown) {
         log.warn({ err, key }, "write budget: Redis did not answer; counting this write locally");
       }
     }
-    return local.tryAcquire(key, windows);
+    return local.tryAcquire(key, windows, count);
   }
 
   const lanes = new Map<string, Lane>();
@@ -133,26 +135,16 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
     return lane;
   }
 
-  const localPauses = new Map<string, number>();
-  async function pausedUntil(lane: string): Promise<number> {
-    const own = localPauses.get(lane) ?? 0;
-    if (!redis || !redisHealthy) return own;
-    const remote = Number(
-      (await redis.get(`${options.prefix}:writes:pause:${lane}`).catch((err: unknown) => {
-        // Redis away: this process's own pauses still hold; the write goes on.
-        log.warn({ err, lane }, "write budget pause could not be read from Redis");
-        return null;
-      })) ?? 0,
-    );
-    return Math.max(own, remote);
-  }
+  /** Pauses the lane here and, through Redis, in every process. */
   async function pause(lane: string, ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    localPauses.set(lane, Math.max(until, localPauses.get(lane) ?? 0));
-    await redis?.set(`${options.prefix}:writes:pause:${lane}`, String(until), "PX", ms).catch((err: unknown) => {
+    await local.pause(lane, ms);
+    await shared?.pause(lane, ms).catch((err: unknown) => {
       log.warn({ err, lane }, "write budget pause could not be shared through Redis; pausing this process only");
     });
   }
+
+  /** Most writes one admission round trip takes for a lane. */
+  const BATCH = 32;
 
   /** Sleeps `ms`, or until a better waiter arrives in the lane. */
   function sleep(lane: Lane, ms: number): Promise<void> {
@@ -166,24 +158,27 @@ export function createWriteBudget(options: WriteBudgetOptions): ClosableWriteBud
     });
   }
 
-  /** Admits the lane's waiters one at a time, best first, as its windows allow. */
+  /**
+   * Admits the lane's waiters best first, as its windows allow: the best waiters of the head's
+   * kind of share (urgent or not) in one round trip, as many as the windows have room for.
+   */
   async function pump(lane: Lane): Promise<void> {
     if (lane.pumping) return;
     lane.pumping = true;
     try {
-      for (let next = lane.best(); next && !closed; next = lane.best()) {
-        const paused = (await pausedUntil(lane.key)) - Date.now();
-        if (paused > 0) {
-          await sleep(lane, Math.min(paused, MAX_POLL_MS));
+      while (lane.waiting.length > 0 && !closed) {
+        const ordered = lane.ordered();
+        const head = ordered[0]!;
+        const batch = ordered.filter((w) => w.urgent === head.urgent).slice(0, BATCH);
+        const { admitted, retryInMs } = await tryAcquire(lane.key, lane.windowsFor(head), batch.length);
+        if (admitted === 0) {
+          await sleep(lane, Math.max(1, Math.min(retryInMs, MAX_POLL_MS)));
           continue;
         }
-        const acquired = await tryAcquire(lane.key, lane.windowsFor(next));
-        if (!acquired.ok) {
-          await sleep(lane, Math.max(1, Math.min(acquired.retryInMs, MAX_POLL_MS)));
-          continue;
+        for (const waiter of batch.slice(0, admitted)) {
+          lane.remove(waiter);
+          waiter.admit();
         }
-        lane.remove(next);
-        next.admit();
       }
     } finally {
       lane.pumping = false;

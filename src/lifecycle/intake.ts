@@ -61,9 +61,7 @@ async function handleRetry(deps: LifecycleDeps, stored: StoredMention, client: F
 async function resumeWaitingSession(deps: LifecycleDeps, stored: StoredMention, client: ForgeClient, answer: string): Promise<Session | null> {
   const { mention } = stored;
   const key = conversationKey(mention.thread);
-  const waiting = await deps.sessions.findLatestInConversation(key, ["input_required"]);
-  const latest = await deps.sessions.findLatestInConversation(key);
-  const applied = [waiting, latest].find((s) => s?.callbackContext.inputs?.some((i) => i.triggerKey === mention.triggerKey)) ?? null;
+  const { waiting, applied } = await deps.sessions.findResumable(key, mention.triggerKey);
   let session: Session;
   if (applied) {
     const input = applied.callbackContext.inputs?.find((i) => i.triggerKey === mention.triggerKey);

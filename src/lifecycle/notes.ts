@@ -1,5 +1,5 @@
 import type { ForgeClient, ThreadRef } from "../sessions/forge-port.js";
-import type { LifecycleDeps } from "../sessions/ports.js";
+import type { LeaseClaim, LifecycleDeps } from "../sessions/ports.js";
 import type { Session } from "../sessions/session.js";
 
 /** Posts a note unless a note with the same marker is already in the thread. */
@@ -20,9 +20,12 @@ export async function ensureSessionNote(
   session: Session,
   what: "started_note" | "reply",
   note: { run: number; marker: string; body: string },
+  /** The intent, when the caller's lease already claimed it (`withLock`'s `intent`). */
+  claim?: LeaseClaim,
 ) {
   const thread = session.callbackContext.thread;
-  if (!(await deps.sessions.claimIntent(session.id, `${what}_intent`, note.run))) {
+  const first = claim ? claim.firstClaim : await deps.sessions.claimIntent(session.id, `${what}_intent`, note.run);
+  if (!first) {
     const existing = await client.findNoteByMarker(thread, note.marker, session.createdAt);
     if (existing) return { note: existing, posted: false };
   }

@@ -1,7 +1,7 @@
 import { ForgeApiError, type ForgeClient } from "../sessions/forge-port.js";
 import { ensureSessionNote } from "./notes.js";
 import { errorText, isErrorReason, replyMarker, replyNote } from "../sessions/notes.js";
-import type { LifecycleDeps, Logger } from "../sessions/ports.js";
+import type { LeaseClaim, LifecycleDeps, Logger, PatchEvent, SessionPatch } from "../sessions/ports.js";
 import type { Session } from "../sessions/session.js";
 import { hasReplied, owesDelivery } from "../sessions/obligations.js";
 import { byline } from "./start.js";
@@ -22,29 +22,33 @@ function usageFooter(session: Session): string | undefined {
   return `<sub>${parts.join(" · ")}</sub>`;
 }
 
+/** What the started note's deletion left to record: the patch and its event, or nothing. */
+type Deletion = { patch: SessionPatch; event: PatchEvent } | null;
+
 /**
  * Deletes the started note. Never throws: a failure is recorded (event, metric, error log) and
- * the reply goes out regardless. A note already gone counts as deleted.
+ * the reply goes out regardless. A note already gone counts as deleted. The deletion itself is
+ * recorded by the caller, with the reply, in one statement.
  */
-async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: ForgeClient, log: Logger): Promise<void> {
+async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: ForgeClient, log: Logger): Promise<Deletion> {
   const note = session.callbackContext.startedNote;
-  if (!note || session.startedNoteDeletedAt) return;
+  if (!note || session.startedNoteDeletedAt) return null;
   try {
     await client.deleteNote(session.callbackContext.thread, note);
-    await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() }, { kind: "started_note_deleted", data: { noteId: note.id } });
     deps.metrics.startedNoteDeleted(session.forge, "deleted");
+    return { patch: { startedNoteDeletedAt: new Date() }, event: { kind: "started_note_deleted", data: { noteId: note.id } } };
   } catch (err: unknown) {
     const status = err instanceof ForgeApiError ? err.status : undefined;
     if (status === 404) {
-      await deps.sessions.update(session.id, { startedNoteDeletedAt: new Date() }, { kind: "started_note_deleted", data: { noteId: note.id, alreadyGone: true } });
       deps.metrics.startedNoteDeleted(session.forge, "already_gone");
-      return;
+      return { patch: { startedNoteDeletedAt: new Date() }, event: { kind: "started_note_deleted", data: { noteId: note.id, alreadyGone: true } } };
     }
     const message = err instanceof Error ? err.message : String(err);
     await deps.sessions.addEvent(session.id, "started_note_delete_failed", { noteId: note.id, status: status ?? null, error: message.slice(0, 500) });
     deps.metrics.startedNoteDeleted(session.forge, "failed");
     deps.metrics.trackedError("started_note_delete");
     log.error({ err, noteId: note.id, status }, "started note could not be deleted");
+    return null;
   }
 }
 
@@ -52,28 +56,40 @@ async function deleteStartedNote(deps: LifecycleDeps, session: Session, client: 
  * Answers in the thread: deletes the started note, then posts the reply unless a reply with
  * this session's marker is already there. Exactly one reply per run, however often it runs.
  * Run again after the reply went out, it only retries a started-note deletion that failed.
+ * The lease comes with the reply's write-ahead intent, and goes back with the last write.
  */
 export async function deliverSession(deps: LifecycleDeps, sessionId: number, run: number): Promise<void> {
-  await deps.sessions.withLock(sessionId, (session) => deliverLocked(deps, session, run));
+  await deps.sessions.withLock(sessionId, (session, claim) => deliverLocked(deps, session, run, claim), { kind: "reply_intent", run });
 }
 
-async function deliverLocked(deps: LifecycleDeps, session: Session, run: number): Promise<void> {
+async function deliverLocked(deps: LifecycleDeps, session: Session, run: number, claim: LeaseClaim): Promise<void> {
   const sessionId = session.id;
   if (session.runSeq !== run || !owesDelivery(session)) return;
   const replied = hasReplied(session);
   const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
   const client = await deps.forges.forgeFor(session.forge).clientFor(session.callbackContext.thread);
 
-  await deleteStartedNote(deps, session, client, log);
-  if (replied) return;
+  const deletion = await deleteStartedNote(deps, session, client, log);
+  if (replied) {
+    if (deletion) await deps.sessions.update(sessionId, deletion.patch, deletion.event, { releaseLease: true });
+    return;
+  }
 
   try {
-    const { note, posted } = await ensureSessionNote(deps, client, session, "reply", { run, marker: replyMarker(session.id, run), body: replyBody(deps, session) });
-    // The reply's id and its event in one statement: whoever sees the reply recorded finds its event too.
-    await deps.sessions.update(sessionId, { replyNoteId: note.id, contextPatch: { replyNote: note, replyRun: run } }, { kind: posted ? "reply_posted" : "reply_found", data: { noteId: note.id, run } });
+    const { note, posted } = await ensureSessionNote(deps, client, session, "reply", { run, marker: replyMarker(session.id, run), body: replyBody(deps, session) }, claim);
+    // The reply's id, its event and the deletion in one statement: whoever sees the reply
+    // recorded finds its event too.
+    await deps.sessions.update(
+      sessionId,
+      { ...deletion?.patch, replyNoteId: note.id, contextPatch: { replyNote: note, replyRun: run } },
+      [...(deletion ? [deletion.event] : []), { kind: posted ? "reply_posted" : "reply_found", data: { noteId: note.id, run } }],
+      { releaseLease: true },
+    );
     deps.metrics.replyDelivered(session.forge, posted ? "posted" : "found_existing");
   } catch (err: unknown) {
     deps.metrics.replyDelivered(session.forge, "failed");
+    // The note is gone even though the reply is not out: never delete it twice.
+    if (deletion) await deps.sessions.update(sessionId, deletion.patch, deletion.event).catch((recordErr: unknown) => log.warn({ err: recordErr }, "started note deletion could not be recorded"));
     throw err;
   }
 }

@@ -52,13 +52,13 @@ async function deliverNow(deps: LifecycleDeps, sessionId: number, run: number): 
  * `shutdown` aborts the flow without ending the session, so another worker picks it up.
  */
 export async function runSession(deps: LifecycleDeps, sessionId: number, run: number, shutdown: AbortSignal): Promise<void> {
-  let session = await deps.sessions.getSession(sessionId);
-  const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
-  if (session.runSeq !== run || session.status !== "created" && session.status !== "running") {
-    await deliverNow(deps, sessionId, session.runSeq);
+  const session = await deps.sessions.beginRun(sessionId, run);
+  if (!session) {
+    // Another run, or the session ended meanwhile: it may still owe its thread an answer.
+    await deliverNow(deps, sessionId, (await deps.sessions.getSession(sessionId)).runSeq);
     return;
   }
-  session = await deps.sessions.transition(sessionId, session.status === "created" ? "start" : "retry", { run });
+  const log = deps.log.child({ sessionId, forge: session.forge, repo: session.repoPath });
 
   const controller = new AbortController();
   const onShutdown = () => controller.abort(new RunInterruptedError("worker shutting down"));

@@ -17,7 +17,9 @@ export function byline(deps: LifecycleDeps, session: Session): string | undefine
  */
 export async function startSession(deps: LifecycleDeps, session: Session, client: ForgeClient, receivedAt?: Date): Promise<void> {
   const run = session.runSeq;
-  await deps.sessions.withLock(session.id, async (current) => {
+  await deps.sessions.withLock(
+    session.id,
+    async (current, claim) => {
     // Read as the lease was taken: a concurrent run of this job may have posted the note already.
     if (current.runSeq !== run) return;
     if (current.startedNoteId && current.callbackContext.startedNote !== undefined) return;
@@ -26,13 +28,17 @@ export async function startSession(deps: LifecycleDeps, session: Session, client
       return;
     }
     const body = startedNote(current.id, deps.links.sessionUrl(current.id), run, byline(deps, current));
-    const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body });
+    const { note, posted } = await ensureSessionNote(deps, client, current, "started_note", { run, marker: startedMarker(current.id, run), body }, claim);
     await deps.sessions.update(
       current.id,
       { startedNoteId: note.id, contextPatch: { startedNote: note } },
       { kind: "started_note_posted", data: { noteId: note.id, run, found: !posted } },
+      { releaseLease: true },
     );
     if (receivedAt) deps.metrics.startedNoteLatency(current.forge, (Date.now() - receivedAt.getTime()) / 1000);
-  });
+    },
+    // The lease comes with the started note's write-ahead intent.
+    { kind: "started_note_intent", run },
+  );
   await deps.queue.enqueueRun(session.id, run);
 }

@@ -25,6 +25,12 @@ export type SessionPatch = Partial<{
 /** An event recorded in the same statement as the change it describes. */
 export type PatchEvent = { kind: string; data?: Record<string, unknown> };
 
+/** `releaseLease`: this is the lease holder's last write; the lease goes back with it. */
+export type UpdateOptions = { releaseLease?: boolean };
+
+/** What `withLock` found when it took the lease: whether it recorded the intent it was asked for. */
+export type LeaseClaim = { firstClaim: boolean };
+
 /** Postgres-backed sessions. `getX` throws when missing, `findX` returns null. */
 export interface SessionStore {
   /** Inserts unless a session with the same trigger exists; `created` says which. */
@@ -37,8 +43,8 @@ export interface SessionStore {
    * InvalidTransitionError.
    */
   transition(id: number, event: SessionEvent, data?: Record<string, unknown>, patch?: SessionPatch): Promise<Session>;
-  /** Applies `patch` (and records `event` in the same statement). */
-  update(id: number, patch: SessionPatch, event?: PatchEvent): Promise<Session>;
+  /** Applies `patch` (and records `event`s in the same statement). */
+  update(id: number, patch: SessionPatch, event?: PatchEvent | PatchEvent[], options?: UpdateOptions): Promise<Session>;
   /** Refreshes `updated_at`, the heartbeat the reaper watches. */
   touch(id: number): Promise<void>;
   addEvent(id: number, kind: string, data?: Record<string, unknown>): Promise<void>;
@@ -55,7 +61,17 @@ export interface SessionStore {
    * wrongly declared stalled under load. Throws SessionBusyError when another worker holds it;
    * the job retries and then finds the note. A crashed holder's lease runs out by itself.
    */
-  withLock<T>(id: number, fn: (session: Session) => Promise<T>): Promise<T>;
+  withLock<T>(id: number, fn: (session: Session, claim: LeaseClaim) => Promise<T>, intent?: { kind: string; run: number }): Promise<T>;
+  /**
+   * The waiting (`input_required`) session of a thread, and the session that already took the
+   * answer with `triggerKey` (a repeated job), in one read.
+   */
+  findResumable(conversationKey: string, triggerKey: string): Promise<{ waiting: Session | null; applied: Session | null }>;
+  /**
+   * Starts run `run`: created → running (with its status event), or running again after a crash.
+   * Null when the session is at another run or no longer runnable.
+   */
+  beginRun(id: number, run: number): Promise<Session | null>;
 }
 
 export type StoredMention = {

@@ -1,5 +1,5 @@
 import type { Command } from "../sessions/command.js";
-import type { PatchEvent, SessionPatch, SessionStore } from "../sessions/ports.js";
+import type { PatchEvent, SessionPatch, SessionStore, UpdateOptions } from "../sessions/ports.js";
 import { conversationKey, type NewSession, type Session, type SessionOrigin } from "../sessions/session.js";
 import { InvalidTransitionError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
 import { allowedFrom, nextStatus, targetOf, type SessionStatus } from "../sessions/state-machine.js";
@@ -116,6 +116,8 @@ export type SessionStoreHooks = {
 };
 
 export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): SessionStore {
+  /** Leases this process holds: session id → token (see withLock). */
+  const leases = new Map<number, string>();
   async function findSession(id: number): Promise<Session | null> {
     const { rows } = await db.query<SessionRow>("SELECT * FROM sessions WHERE id = $1", [id]);
     return rows[0] ? toSession(rows[0]) : null;
@@ -129,10 +131,19 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     await db.query("INSERT INTO session_events (session_id, kind, data) VALUES ($1, $2, $3)", [id, kind, data]);
   }
 
-  async function update(id: number, patch: SessionPatch, event?: PatchEvent): Promise<Session> {
+  async function update(id: number, patch: SessionPatch, event?: PatchEvent | PatchEvent[], options: UpdateOptions = {}): Promise<Session> {
     const { sets, values } = patchColumns(patch, [id]);
-    const eventSql = event
-      ? `, event AS (INSERT INTO session_events (session_id, kind, data) SELECT id, $${values.push(event.kind)}, $${values.push(event.data ?? {})}::jsonb FROM updated)`
+    const token = options.releaseLease ? leases.get(id) : undefined;
+    if (token) {
+      // The holder's last write gives the lease back in the same statement.
+      leases.delete(id);
+      const t = values.push(token);
+      sets.push(`lease_token = CASE WHEN lease_token = $${t} THEN NULL ELSE lease_token END`, `lease_until = CASE WHEN lease_token = $${t} THEN NULL ELSE lease_until END`);
+    }
+    const events = event === undefined ? [] : Array.isArray(event) ? event : [event];
+    const eventSql = events.length
+      ? `, event AS (INSERT INTO session_events (session_id, kind, data) SELECT id, e.kind, e.data FROM updated,
+           jsonb_to_recordset($${values.push(JSON.stringify(events.map((e) => ({ kind: e.kind, data: e.data ?? {} }))))}::jsonb) AS e(kind text, data jsonb))`
       : "";
     const { rows } = await db.query<SessionRow>(
       `WITH updated AS (UPDATE sessions SET ${[...sets, "updated_at = now()"].join(", ")} WHERE id = $1 RETURNING *)${eventSql}
@@ -226,35 +237,85 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       return rowCount === 1;
     },
 
-    async withLock(id, fn) {
+    async withLock(id, fn, intent) {
       const token = randomUUID();
       const ttlMs = hooks.leaseMs ?? 30_000;
-      const { rows } = await db.query<SessionRow>(
-        `UPDATE sessions SET lease_token = $2, lease_until = now() + make_interval(secs => $3::float8 / 1000)
-         WHERE id = $1 AND (lease_until IS NULL OR lease_until < now()) RETURNING *`,
-        [id, token, ttlMs],
+      // The lease and, when asked, the write-ahead intent for `intent.run`, in one statement.
+      const { rows } = await db.query<SessionRow & { first_claim: boolean }>(
+        `WITH leased AS (
+           UPDATE sessions SET lease_token = $2, lease_until = now() + make_interval(secs => $3::float8 / 1000)
+           WHERE id = $1 AND (lease_until IS NULL OR lease_until < now()) RETURNING *
+         ), claimed AS (
+           INSERT INTO session_events (session_id, kind, data)
+           SELECT id, $4, jsonb_build_object('run', $5::int) FROM leased
+           WHERE $4::text IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM session_events WHERE session_id = $1 AND kind = $4 AND (data->>'run')::int = $5)
+           RETURNING 1
+         )
+         SELECT leased.*, EXISTS (SELECT 1 FROM claimed) AS first_claim FROM leased`,
+        [id, token, ttlMs, intent?.kind ?? null, intent?.run ?? null],
       );
       if (!rows[0]) {
         await getSession(id);
         throw new SessionBusyError(`session ${id} is being handled by another worker`);
       }
       const held = toSession(rows[0]);
-      // Renewed while the holder works (a write may wait for its budget); released at the end.
+      leases.set(id, token);
+      // Renewed while the holder works (a write may wait for its budget); released at the end,
+      // by the holder's last update when it says so, else here.
       const renewal = setInterval(() => {
         db.query(`UPDATE sessions SET lease_until = now() + make_interval(secs => $3::float8 / 1000) WHERE id = $1 AND lease_token = $2`, [id, token, ttlMs]).then(
           (r) => {
-            if (r.rowCount === 0) hooks.log?.warn({ sessionId: id }, "session lease lost while held: another worker may be writing its notes");
+            if (r.rowCount === 0 && leases.get(id) === token) hooks.log?.warn({ sessionId: id }, "session lease lost while held: another worker may be writing its notes");
           },
           (err: unknown) => hooks.log?.warn({ err, sessionId: id }, "session lease could not be renewed"),
         );
       }, Math.max(100, Math.floor(ttlMs / 3)));
       renewal.unref();
       try {
-        return await fn(held);
+        return await fn(held, { firstClaim: rows[0].first_claim });
       } finally {
         clearInterval(renewal);
-        await db.query("UPDATE sessions SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [id, token]);
+        if (leases.get(id) === token) {
+          leases.delete(id);
+          await db.query("UPDATE sessions SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [id, token]);
+        }
       }
+    },
+
+    async findResumable(conversationKey, triggerKey) {
+      // The thread's waiting sessions and any that already took this answer, in one query.
+      const { rows } = await db.query<SessionRow>(
+        `SELECT * FROM sessions WHERE conversation_key = $1
+           AND (status = 'input_required' OR callback_context->'inputs' @> $2::jsonb)
+         ORDER BY id DESC LIMIT 20`,
+        [conversationKey, JSON.stringify([{ triggerKey }])],
+      );
+      const sessions = rows.map(toSession);
+      return {
+        waiting: sessions.find((s) => s.status === "input_required") ?? null,
+        applied: sessions.find((s) => s.callbackContext.inputs?.some((i) => i.triggerKey === triggerKey)) ?? null,
+      };
+    },
+
+    async beginRun(id, run) {
+      // created → running (with its status event), or running again after a crash (a heartbeat).
+      const { rows } = await db.query<SessionRow & { previous_status: SessionStatus }>(
+        `WITH cur AS (SELECT id, status FROM sessions WHERE id = $1 FOR UPDATE),
+         moved AS (
+           UPDATE sessions s SET status = 'running', updated_at = now()
+           FROM cur WHERE s.id = cur.id AND s.run_seq = $2 AND cur.status IN ('created', 'running')
+           RETURNING s.*, cur.status AS previous_status
+         ), event AS (
+           INSERT INTO session_events (session_id, kind, data)
+           SELECT id, 'status', jsonb_build_object('from', 'created', 'to', 'running', 'event', 'start', 'run', $2::int) FROM moved WHERE previous_status = 'created'
+         )
+         SELECT * FROM moved`,
+        [id, run],
+      );
+      if (!rows[0]) return null;
+      if (rows[0].previous_status === "created") hooks.onTransition?.("running");
+      return toSession(rows[0]);
     },
 
     async hasEvent(id, kind, run) {

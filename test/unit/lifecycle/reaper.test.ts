@@ -51,12 +51,15 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
   };
   const deps = {
     sessions: {
-      withLock: <T>(_id: number, fn: (session: Session) => Promise<T>) => fn(stored),
+      withLock: <T>(_id: number, fn: (session: Session, claim: { firstClaim: boolean }) => Promise<T>, intent?: { kind: string }) => {
+        if (intent) calls.push(`claim(${intent.kind})`);
+        return fn(stored, { firstClaim: true });
+      },
       getSession: async () => stored,
-      update: async (_id: number, patch: SessionPatch, event?: PatchEvent) => {
+      update: async (_id: number, patch: SessionPatch, event?: PatchEvent | PatchEvent[]) => {
         const { contextPatch, ...columns } = patch;
         stored = { ...stored, ...columns, callbackContext: { ...stored.callbackContext, ...contextPatch } } as Session;
-        if (event) calls.push(`event(${event.kind})`);
+        for (const e of event === undefined ? [] : Array.isArray(event) ? event : [event]) calls.push(`event(${e.kind})`);
         return stored;
       },
       addEvent: async (_id: number, kind: string) => void calls.push(`event(${kind})`),
@@ -111,7 +114,7 @@ describe("reapOnce", () => {
     const { deps, calls, stored } = fakes();
     const { store: s } = store([], [{ id: 11, runSeq: 1, forge: "github", repoPath: "octo/hello", notePending: true, replyMissing: false }]);
     expect(await reapOnce(deps, s, { heartbeatTimeoutMs: 60_000 })).toEqual({ timedOut: [], deliveriesRetried: [11] });
-    expect(calls).toEqual(["reaperAction(delivery_retried)", "deleteNote(501)", "event(started_note_deleted)", "startedNoteDeleted(github,deleted)"]);
+    expect(calls).toEqual(["reaperAction(delivery_retried)", "claim(reply_intent)", "deleteNote(501)", "startedNoteDeleted(github,deleted)", "event(started_note_deleted)"]);
     expect(stored().startedNoteDeletedAt).toBeInstanceOf(Date);
   });
 
@@ -119,7 +122,7 @@ describe("reapOnce", () => {
     const { deps, calls } = fakes({ stored: session({ replyNoteId: null, startedNoteDeletedAt: new Date(), callbackContext: { thread, title: "T", threadUrl: undefined, triggerCreatedAt: "x", startedNote: { id: "501", type: "issue_comment" } } }) });
     const { store: s } = store([], [{ id: 11, runSeq: 1, forge: "github", repoPath: "octo/hello", notePending: false, replyMissing: true }]);
     await reapOnce(deps, s, { heartbeatTimeoutMs: 60_000 });
-    expect(calls).toEqual(["reaperAction(delivery_retried)", "event(reply_intent)", "postNote", "event(reply_posted)", "replyDelivered(github,posted)"]);
+    expect(calls).toEqual(["reaperAction(delivery_retried)", "claim(reply_intent)", "postNote", "event(reply_posted)", "replyDelivered(github,posted)"]);
   });
 
   it("counts a retry that fails and goes on", async () => {
