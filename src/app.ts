@@ -10,7 +10,7 @@ import type { Config } from "./config/index.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
 import { createForges, createSignIns, profileFor } from "./forges/registry.js";
 import { createWriteBudget } from "./forges/write-budget.js";
-import { acceptEvent } from "./lifecycle/accept.js";
+import { createAcceptor } from "./lifecycle/accept.js";
 import { startReaper } from "./lifecycle/reaper.js";
 import { runPeriodically } from "./lifecycle/periodic.js";
 import { startReconciler, type ReconcileResult } from "./lifecycle/reconciler.js";
@@ -236,7 +236,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   /** What `/readyz` checks (each bounded by 2 s): Postgres and the queue backend answer. */
   const probes = { postgres: () => db.query("SELECT 1"), queue: () => queues.lifecycle.getJobCounts("waiting") };
 
-  const accept = (result: Parameters<typeof acceptEvent>[1]) => acceptEvent({ deliveries, queue, handleFor: forges.provider.handleFor }, result);
+  // Deliveries that arrive together are group-committed: one INSERT and one bulk add a batch.
+  const accept = createAcceptor({ deliveries, queue, handleFor: forges.provider.handleFor });
   const http: RunningHttp | null = await startHttp(config, {
     log,
     probes,

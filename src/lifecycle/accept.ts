@@ -1,24 +1,66 @@
-import type { AcceptOutcome, ForgeName, NormalizeResult } from "../sessions/forge-port.js";
+import type { AcceptEvent, AcceptOutcome, ForgeName, MentionEvent, NormalizeResult } from "../sessions/forge-port.js";
 import { parseMention } from "../sessions/mention.js";
-import type { DeliveryStore, JobQueue } from "../sessions/ports.js";
+import type { DeliveryStore, JobQueue, NewDelivery } from "../sessions/ports.js";
 
 export type AcceptDeps = { deliveries: DeliveryStore; queue: JobQueue; handleFor(forge: ForgeName): string };
 
+/** Most deliveries one group commit writes. */
+const MAX_BATCH = 100;
+
+type Waiting = { delivery: NewDelivery; resolve(outcome: AcceptOutcome): void; reject(err: unknown): void };
+
 /**
  * The webhook's whole job after verification: filter, record the delivery, enqueue — no forge
- * API call. A repeat of a delivery whose job may not have been queued is queued again (the job
- * id dedupes), so a failed enqueue is healed by the forge's redelivery.
+ * API call. Deliveries that arrive while a write is in flight are group-committed: one INSERT of
+ * all their rows and one bulk add of their jobs, so a busy ingest costs two round trips a batch
+ * instead of two a delivery, and an idle one waits for nothing. Each request is answered only
+ * once its row is stored and its job queued. A repeat of a delivery whose job may not have been
+ * queued is queued again (the job id dedupes), so a failed enqueue is healed by the forge's
+ * redelivery.
  */
-export async function acceptEvent(deps: AcceptDeps, result: NormalizeResult): Promise<AcceptOutcome> {
+export function createAcceptor(deps: AcceptDeps): AcceptEvent {
+  let pending: Waiting[] = [];
+  let flushing = false;
+
+  async function flush(batch: Waiting[]): Promise<void> {
+    try {
+      const recorded = await deps.deliveries.recordDeliveries(batch.map((w) => w.delivery));
+      await deps.queue.enqueueMentions(recorded.filter((r) => r.status === "received").map((r) => r.id));
+      batch.forEach((w, i) => w.resolve(recorded[i]!.created ? "accepted" : "duplicate"));
+    } catch (err: unknown) {
+      for (const w of batch) w.reject(err);
+    }
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (pending.length > 0) {
+        const batch = pending.slice(0, MAX_BATCH);
+        pending = pending.slice(MAX_BATCH);
+        await flush(batch);
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  return (result: NormalizeResult) => {
+    const delivery = toDelivery(deps, result);
+    if (typeof delivery === "string") return Promise.resolve(delivery);
+    return new Promise<AcceptOutcome>((resolve, reject) => {
+      pending.push({ delivery, resolve, reject });
+      if (flushing) return;
+      flushing = true;
+      // The rest of this tick's deliveries join the first batch.
+      setImmediate(() => void drain());
+    });
+  };
+}
+
+/** The row a normalized event becomes, or why it is ignored. */
+function toDelivery(deps: AcceptDeps, result: NormalizeResult): NewDelivery | AcceptOutcome {
   if (result.kind === "ignored") return result.reason;
-  const { event } = result;
+  const event: MentionEvent = result.event;
   if (parseMention(event.body, deps.handleFor(event.forge)) === null) return "no_mention";
-  const delivery = await deps.deliveries.recordDelivery({
-    forge: event.forge,
-    deliveryKey: event.deliveryKey,
-    eventName: event.eventName,
-    mention: event,
-  });
-  if (delivery.status === "received") await deps.queue.enqueueMention(delivery.id);
-  return delivery.created ? "accepted" : "duplicate";
+  return { forge: event.forge, deliveryKey: event.deliveryKey, eventName: event.eventName, mention: event };
 }

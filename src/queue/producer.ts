@@ -25,6 +25,10 @@ export function createJobQueue(lifecycle: Queue, sessions: Queue): JobQueue {
       // A failed job counts as present: it ran, and its retries are the reaper's business.
       return (await queue.getJob(id)) !== undefined;
     },
+    async enqueueMentions(deliveryIds) {
+      if (deliveryIds.length === 0) return;
+      await lifecycle.addBulk(deliveryIds.map((deliveryId) => ({ name: "mention", data: { deliveryId }, opts: { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 } })));
+    },
     async enqueueMention(deliveryId) {
       await lifecycle.add("mention", { deliveryId }, { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 });
     },

@@ -83,14 +83,16 @@ export type StoredMention = {
   receivedAt: Date;
 };
 
+/** A delivery as the webhook records it. */
+export type NewDelivery = { forge: ForgeName; deliveryKey: string; eventName: string; mention: MentionEvent };
+
 /** The webhook_deliveries table: the first thing a webhook writes. */
 export interface DeliveryStore {
-  /** Records a delivery once; a repeat returns the first row with `created: false`. */
-  recordDelivery(input: { forge: ForgeName; deliveryKey: string; eventName: string; mention: MentionEvent }): Promise<{
-    id: number;
-    created: boolean;
-    status: string;
-  }>;
+  /**
+   * Records each delivery once, in one statement; a repeat (even within the batch) returns the
+   * first row with `created: false`. Results are in the order given.
+   */
+  recordDeliveries(input: readonly NewDelivery[]): Promise<{ id: number; created: boolean; status: string }[]>;
   getMention(id: number): Promise<StoredMention>;
   markProcessed(id: number, status: string, sessionId?: number): Promise<void>;
   /** True the first time (forge, thread, actor) is seen: the permission note goes out once. */
@@ -106,6 +108,8 @@ export type JobRef =
 /** Producers for the two queues. Job ids are deterministic, so enqueueing twice is harmless. */
 export interface JobQueue {
   enqueueMention(deliveryId: number): Promise<void>;
+  /** Many mention jobs in one round trip. */
+  enqueueMentions(deliveryIds: readonly number[]): Promise<void>;
   enqueueRun(sessionId: number, run: number): Promise<void>;
   enqueueDeliver(sessionId: number, run: number): Promise<void>;
   /** True while the queue holds the job (waiting, active, delayed, or kept after it ran). */

@@ -14,19 +14,49 @@ type DeliveryRow = {
 
 export function createDeliveryStore(db: Db): DeliveryStore {
   return {
-    async recordDelivery({ forge, deliveryKey, eventName, mention }) {
-      const inserted = await db.query<{ id: number; status: string }>(
-        `INSERT INTO webhook_deliveries (forge, delivery_key, event_name, mention)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (forge, delivery_key) DO NOTHING RETURNING id, status`,
-        [forge, deliveryKey, eventName, mention],
+    async recordDeliveries(input) {
+      // A delivery repeated within the batch is written once; its repeats are duplicates.
+      const firstOf = new Map<string, number>();
+      const unique: { i: number; forge: string; delivery_key: string; event_name: string; mention: unknown }[] = [];
+      input.forEach((d, i) => {
+        const key = `${d.forge}\u0000${d.deliveryKey}`;
+        if (firstOf.has(key)) return;
+        firstOf.set(key, unique.length);
+        unique.push({ i: unique.length, forge: d.forge, delivery_key: d.deliveryKey, event_name: d.eventName, mention: d.mention });
+      });
+      const { rows } = await db.query<{ i: number; id: number | null; created: boolean; status: string | null }>(
+        `WITH input AS (
+           SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(i int, forge text, delivery_key text, event_name text, mention jsonb)
+         ), inserted AS (
+           INSERT INTO webhook_deliveries (forge, delivery_key, event_name, mention)
+           SELECT forge, delivery_key, event_name, mention FROM input ORDER BY i
+           ON CONFLICT (forge, delivery_key) DO NOTHING
+           RETURNING id, forge, delivery_key, status
+         )
+         SELECT input.i, COALESCE(inserted.id, earlier.id) AS id, inserted.id IS NOT NULL AS created, COALESCE(inserted.status, earlier.status) AS status
+         FROM input
+         LEFT JOIN inserted ON inserted.forge = input.forge AND inserted.delivery_key = input.delivery_key
+         LEFT JOIN webhook_deliveries earlier ON inserted.id IS NULL AND earlier.forge = input.forge AND earlier.delivery_key = input.delivery_key
+         ORDER BY input.i`,
+        [JSON.stringify(unique)],
       );
-      if (inserted.rows[0]) return { ...inserted.rows[0], created: true };
-      const { rows } = await db.query<{ id: number; status: string }>(
-        "SELECT id, status FROM webhook_deliveries WHERE forge = $1 AND delivery_key = $2",
-        [forge, deliveryKey],
-      );
-      if (!rows[0]) throw new Error("delivery insert conflicted but no row was found");
-      return { ...rows[0], created: false };
+      const results = rows.map((r) => ({ id: r.id, created: r.created, status: r.status }));
+      // A conflicting row another transaction committed after this statement's snapshot: read it now.
+      for (const [i, r] of results.entries()) {
+        if (r.id !== null) continue;
+        const again = await db.query<{ id: number; status: string }>("SELECT id, status FROM webhook_deliveries WHERE forge = $1 AND delivery_key = $2", [
+          unique[i]!.forge,
+          unique[i]!.delivery_key,
+        ]);
+        if (!again.rows[0]) throw new Error("delivery insert conflicted but no row was found");
+        results[i] = { id: again.rows[0].id, created: false, status: again.rows[0].status };
+      }
+      return input.map((d, i) => {
+        const at = firstOf.get(`${d.forge}\u0000${d.deliveryKey}`)!;
+        const r = results[at]!;
+        const repeatInBatch = input.findIndex((e) => e.forge === d.forge && e.deliveryKey === d.deliveryKey) !== i;
+        return { id: r.id as number, created: r.created && !repeatInBatch, status: r.status as string };
+      });
     },
 
     async getMention(id) {
