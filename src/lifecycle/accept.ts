@@ -6,21 +6,24 @@ export type AcceptDeps = { deliveries: DeliveryStore; queue: JobQueue; handleFor
 
 /** Most deliveries one group commit writes. */
 const MAX_BATCH = 100;
+/** Group commits written at once: a batch waits only while this many are on their way. */
+const MAX_IN_FLIGHT = 3;
 
 type Waiting = { delivery: NewDelivery; resolve(outcome: AcceptOutcome): void; reject(err: unknown): void };
 
 /**
  * The webhook's whole job after verification: filter, record the delivery, enqueue — no forge
- * API call. Deliveries that arrive while a write is in flight are group-committed: one INSERT of
- * all their rows and one bulk add of their jobs, so a busy ingest costs two round trips a batch
- * instead of two a delivery, and an idle one waits for nothing. Each request is answered only
+ * API call. Deliveries that arrive while writes are in flight are group-committed: one INSERT
+ * of all their rows and one bulk add of their jobs, so a busy ingest costs two round trips a
+ * batch instead of two a delivery, and an idle one waits for nothing. Each request is answered only
  * once its row is stored and its job queued. A repeat of a delivery whose job may not have been
  * queued is queued again (the job id dedupes), so a failed enqueue is healed by the forge's
  * redelivery.
  */
 export function createAcceptor(deps: AcceptDeps): AcceptEvent {
   let pending: Waiting[] = [];
-  let flushing = false;
+  let inFlight = 0;
+  let scheduled = false;
 
   async function flush(batch: Waiting[]): Promise<void> {
     try {
@@ -32,16 +35,25 @@ export function createAcceptor(deps: AcceptDeps): AcceptEvent {
     }
   }
 
-  async function drain(): Promise<void> {
-    try {
-      while (pending.length > 0) {
-        const batch = pending.slice(0, MAX_BATCH);
-        pending = pending.slice(MAX_BATCH);
-        await flush(batch);
-      }
-    } finally {
-      flushing = false;
+  /** Starts batches while fewer than MAX_IN_FLIGHT are being written; each takes what waits. */
+  function pump(): void {
+    scheduled = false;
+    while (pending.length > 0 && inFlight < MAX_IN_FLIGHT) {
+      const batch = pending.slice(0, MAX_BATCH);
+      pending = pending.slice(MAX_BATCH);
+      inFlight += 1;
+      void flush(batch).finally(() => {
+        inFlight -= 1;
+        schedule();
+      });
     }
+  }
+
+  function schedule(): void {
+    if (scheduled || pending.length === 0 || inFlight >= MAX_IN_FLIGHT) return;
+    scheduled = true;
+    // The rest of this tick's deliveries join the batch.
+    setImmediate(pump);
   }
 
   return (result: NormalizeResult) => {
@@ -49,10 +61,7 @@ export function createAcceptor(deps: AcceptDeps): AcceptEvent {
     if (typeof delivery === "string") return Promise.resolve(delivery);
     return new Promise<AcceptOutcome>((resolve, reject) => {
       pending.push({ delivery, resolve, reject });
-      if (flushing) return;
-      flushing = true;
-      // The rest of this tick's deliveries join the first batch.
-      setImmediate(() => void drain());
+      schedule();
     });
   };
 }
