@@ -30,7 +30,7 @@ export async function reapOnce(deps: LifecycleDeps, store: ReaperStore, settings
     const log = deps.log.child({ sessionId: session.id, forge: session.forge, repo: session.repoPath });
     deps.metrics.reaperAction("session_timed_out");
     deps.metrics.sessionTransition("failed");
-    deps.metrics.sessionFinished(session.forge, "failed", (Date.now() - session.createdAt.getTime()) / 1000);
+    deps.metrics.sessionFinished(session.forge, "failed", (Date.now() - session.createdAt.getTime()) / 1000, session.flow);
     const silentSeconds = Math.round((Date.now() - session.lastHeartbeat.getTime()) / 1000);
     log.warn({ previousStatus: session.previousStatus, silentSeconds }, "session failed by the reaper: heartbeat timed out");
     result.timedOut.push(session.id);

@@ -100,6 +100,6 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
     stopWatch();
     shutdown.removeEventListener("abort", onShutdown);
   }
-  deps.metrics.sessionFinished(ended.forge, ended.status, (Date.now() - ended.createdAt.getTime()) / 1000);
+  deps.metrics.sessionFinished(ended.forge, ended.status, (Date.now() - ended.createdAt.getTime()) / 1000, ended.flow);
   await deliverNow(deps, sessionId, run);
 }

@@ -1,6 +1,7 @@
 import { Counter, Histogram } from "prom-client";
 import type { LifecycleMetrics } from "../sessions/ports.js";
 import { retries } from "./flows.js";
+import { sessionsEnded } from "./flows.js";
 import { registry } from "./registry.js";
 
 /**
@@ -110,7 +111,10 @@ export const lifecycleMetrics: LifecycleMetrics = {
   replyDelivered: (forge, outcome) => deliveries.inc({ forge, outcome }),
   sessionTransition: (status) => sessionTransitions.inc({ status }),
   startedNoteLatency: (forge, seconds) => startedNoteLatency.observe({ forge }, seconds),
-  sessionFinished: (forge, status, seconds) => sessionDuration.observe({ forge, status }, seconds),
+  sessionFinished: (forge, status, seconds, flow) => {
+    sessionDuration.observe({ forge, status }, seconds);
+    sessionsEnded.inc({ forge, flow, status });
+  },
   trackedError: (phase) => trackedErrors.inc({ phase }),
   reaperAction: (action) => reaperActions.inc({ action }),
   retryRequested: (origin, outcome) => retries.inc({ origin, outcome }),

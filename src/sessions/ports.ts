@@ -132,7 +132,8 @@ export interface LifecycleMetrics {
   replyDelivered(forge: ForgeName, outcome: "posted" | "found_existing" | "failed"): void;
   sessionTransition(status: SessionStatus): void;
   startedNoteLatency(forge: ForgeName, seconds: number): void;
-  sessionFinished(forge: ForgeName, status: SessionStatus, seconds: number): void;
+  /** A run ended at `status` (terminal, or waiting for a person); `flow` is what ran. */
+  sessionFinished(forge: ForgeName, status: SessionStatus, seconds: number, flow: string): void;
   /** An error handled by the lifecycle, attributed to the phase that failed. */
   trackedError(phase: TrackedErrorPhase): void;
   reaperAction(action: ReaperAction): void;
@@ -186,6 +187,7 @@ export type LifecycleDeps = {
 /** A session the reaper failed for a stale heartbeat. */
 export type TimedOutSession = {
   id: number;
+  flow: string;
   runSeq: number;
   forge: ForgeName;
   repoPath: string;

@@ -6,6 +6,7 @@ import type { Db } from "./pool.js";
 type TimedOutRow = {
   id: number;
   run_seq: number;
+  flow: string;
   forge: TimedOutSession["forge"];
   repo_path: string;
   previous_status: TimedOutSession["previousStatus"];
@@ -30,7 +31,7 @@ WITH stale AS (
   UPDATE sessions s SET status = 'failed', error_reason = 'timeout', updated_at = now(), finished_at = now()
   FROM stale
   WHERE s.id = stale.id AND s.status IN ('created', 'running')
-  RETURNING s.id, s.run_seq, s.forge, s.repo_path, s.created_at, stale.status AS previous_status, stale.updated_at AS last_heartbeat
+  RETURNING s.id, s.run_seq, s.forge, s.flow, s.repo_path, s.created_at, stale.status AS previous_status, stale.updated_at AS last_heartbeat
 ), events AS (
   INSERT INTO session_events (session_id, kind, data)
   SELECT id, 'error', jsonb_build_object('reason', 'timeout', 'detail', 'no heartbeat since ' || last_heartbeat, 'by', 'reaper') FROM failed
@@ -78,6 +79,7 @@ export function createReaperStore(db: Db): ReaperStoreWithStats {
       const { rows } = await db.query<TimedOutRow>(FAIL_STALE_SQL, [staleAfterMs, limit]);
       return rows.map((r) => ({
         id: r.id,
+        flow: r.flow,
         runSeq: r.run_seq,
         forge: r.forge,
         repoPath: r.repo_path,

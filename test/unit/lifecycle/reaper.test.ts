@@ -87,7 +87,7 @@ function store(timedOut: TimedOutSession[], unfinished: UnfinishedDelivery[]) {
   return { store: s, asked };
 }
 
-const stale = (id: number): TimedOutSession => ({ id, runSeq: 2, forge: "github", repoPath: "octo/hello", previousStatus: "running", lastHeartbeat: new Date(Date.now() - 31 * 60_000), createdAt: new Date(Date.now() - 40 * 60_000) });
+const stale = (id: number): TimedOutSession => ({ id, flow: "chat", runSeq: 2, forge: "github", repoPath: "octo/hello", previousStatus: "running", lastHeartbeat: new Date(Date.now() - 31 * 60_000), createdAt: new Date(Date.now() - 40 * 60_000) });
 
 describe("reapOnce", () => {
   it("counts each timed-out session and queues its timeout reply; a failed enqueue does not stop the pass", async () => {
@@ -105,8 +105,8 @@ describe("reapOnce", () => {
       ["unfinished", 10 * 60_000, 6, 20],
     ]);
     expect(calls).toEqual([
-      "reaperAction(session_timed_out)", "sessionTransition(failed)", "sessionFinished(github,failed)", "trackedError(reaper)",
-      "reaperAction(session_timed_out)", "sessionTransition(failed)", "sessionFinished(github,failed)", "enqueueDeliver(2,2)",
+      "reaperAction(session_timed_out)", "sessionTransition(failed)", "sessionFinished(github,failed,chat)", "trackedError(reaper)",
+      "reaperAction(session_timed_out)", "sessionTransition(failed)", "sessionFinished(github,failed,chat)", "enqueueDeliver(2,2)",
     ]);
   });
 
