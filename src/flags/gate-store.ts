@@ -1,5 +1,4 @@
-import type pg from "pg";
-import type { Db } from "../storage/pool.js";
+import { inTransaction, type Db } from "../storage/pool.js";
 import { normalizeActor } from "./actors.js";
 import { gatesFromRows, type FlagGates, type GateKind, type GateRow } from "./gates.js";
 
@@ -38,20 +37,6 @@ function toRows(rows: readonly RawRow[]): GateRow[] {
 
 const ENSURE_STORED = `INSERT INTO feature_gates (flag_name, gate_kind, value) VALUES ($1, 'boolean', 'false')
   ON CONFLICT DO NOTHING`;
-
-async function inTransaction(db: Db, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
-    await work(client);
-    await client.query("COMMIT");
-  } catch (err: unknown) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 export function createGateStore(db: Db): GateStore {
   return {

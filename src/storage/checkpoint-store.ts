@@ -55,7 +55,7 @@ async function counted<T>(op: "read" | "write", fn: () => Promise<T>): Promise<T
 }
 
 /**
- * Checkpoints in Postgres. `append` is one transaction: the row, the session heartbeat, its
+ * Checkpoints in Postgres. `append` is one statement: the row, the session heartbeat, its
  * running usage and (on the first checkpoint or a switch) its selected model. (session, seq) is
  * the primary key, so two workers running one session cannot both extend the chain.
  */
@@ -63,12 +63,18 @@ export function createCheckpointStore(db: Db): CheckpointStore {
   return {
     append: (checkpoint: NewCheckpoint) =>
       counted("write", async () => {
-        const client = await db.connect();
+        const selected = checkpoint.session.selectedModelMetadata;
         try {
-          await client.query("BEGIN");
-          await client.query(
-            `INSERT INTO checkpoints (session_id, seq, parent_seq, delta, model, usage, kind, run)
-             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)`,
+          // The checkpoint and the session's heartbeat, usage and model in one statement.
+          await db.query(
+            `WITH appended AS (
+               INSERT INTO checkpoints (session_id, seq, parent_seq, delta, model, usage, kind, run)
+               VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)
+               RETURNING session_id
+             )
+             UPDATE sessions SET updated_at = now(), usage = usage || $9::jsonb,
+               selected_model_metadata = COALESCE($10::jsonb, selected_model_metadata)
+             WHERE id = (SELECT session_id FROM appended)`,
             [
               checkpoint.sessionId,
               checkpoint.seq,
@@ -78,24 +84,15 @@ export function createCheckpointStore(db: Db): CheckpointStore {
               JSON.stringify(checkpoint.usage),
               checkpoint.delta.kind,
               checkpoint.delta.run,
+              JSON.stringify(checkpoint.session.usage),
+              selected ? JSON.stringify(selected) : null,
             ],
           );
-          const selected = checkpoint.session.selectedModelMetadata;
-          await client.query(
-            `UPDATE sessions SET updated_at = now(), usage = usage || $2::jsonb,
-               selected_model_metadata = COALESCE($3::jsonb, selected_model_metadata)
-             WHERE id = $1`,
-            [checkpoint.sessionId, JSON.stringify(checkpoint.session.usage), selected ? JSON.stringify(selected) : null],
-          );
-          await client.query("COMMIT");
         } catch (err: unknown) {
-          await client.query("ROLLBACK").catch(() => undefined);
           if (isUniqueViolation(err)) {
             throw new CheckpointConflictError(`checkpoint ${checkpoint.seq} of session ${checkpoint.sessionId} already exists`, { cause: err });
           }
           throw err;
-        } finally {
-          client.release();
         }
       }),
 

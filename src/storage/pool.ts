@@ -24,3 +24,26 @@ export function createPool(connectionString: string, options: PoolOptions): Db {
   pool.on("connect", (client) => client.on("error", (err: Error) => log.warn({ err }, "Postgres connection lost")));
   return pool;
 }
+
+/**
+ * Runs `work` in one transaction on one connection: committed when it returns, rolled back when
+ * it throws (the work's error is what the caller sees; a rollback on a broken connection fails
+ * too, and the connection is then dropped rather than reused).
+ */
+export async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err: unknown) {
+    await client.query("ROLLBACK").catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

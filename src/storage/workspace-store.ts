@@ -2,7 +2,7 @@ import type { SkippedEntry } from "../workspace/archive.js";
 import type { PatchFile } from "../workspace/patch.js";
 import type { CommandOutcome } from "../workspace/sandbox.js";
 import type { CommandRecord, SnapshotRecord, StoredPatch, WorkspaceStore } from "../workspace/store.js";
-import type { Db } from "./pool.js";
+import { inTransaction, type Db } from "./pool.js";
 
 type SnapshotRow = { session_id: number; base_ref: string; base_sha: string; base_tree: string | null; bytes: string | null; files: number | null; skipped: SkippedEntry[] };
 type CommandRow = {
@@ -131,9 +131,7 @@ export function createWorkspaceStore(db: Db): WorkspaceStore {
     },
 
     async savePatch(input) {
-      const client = await db.connect();
-      try {
-        await client.query("BEGIN");
+      await inTransaction(db, async (client) => {
         const s = input.summary;
         await client.query(
           `INSERT INTO session_patches (session_id, run, base_ref, base_sha, diff, stat, files_changed, insertions, deletions, bytes, files)
@@ -147,13 +145,7 @@ export function createWorkspaceStore(db: Db): WorkspaceStore {
         for (const file of input.contents) {
           await client.query("INSERT INTO session_patch_files (session_id, path, mode, content) VALUES ($1, $2, $3, $4)", [input.sessionId, file.path, file.mode, file.content]);
         }
-        await client.query("COMMIT");
-      } catch (err: unknown) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     },
 
     async findActiveSessions(sessionIds) {

@@ -11,13 +11,13 @@ import { changePolicy } from "../../workspace/policy.js";
 import type { Sandbox } from "../../workspace/sandbox.js";
 import type { WorkspaceStore } from "../../workspace/store.js";
 import { openWorkspace, removeWorkspace, type Workspace, type WorkspaceSettings } from "../../workspace/workspace.js";
+import { sessionRequest } from "./request.js";
 import { runAgent, type AgentDeps, type AgentTask } from "../agent.js";
 import { createChangeTools } from "../change-tools.js";
-import { changeSystemPrompt, requestMessage, switchedToChangeMessage } from "../prompts/index.js";
+import { changeSystemPrompt, switchedToChangeMessage } from "../prompts/index.js";
 import { loadRepoSettings, repoSettingsNotice } from "../repo-settings.js";
 import { ASK_USER_TOOL } from "../state.js";
 import { createAgentTools } from "../tools.js";
-import { fence, sanitizeProse } from "../untrusted.js";
 import { recordedEffects, recoveredCommandMessages, unrecordedCommands } from "./change-recovery.js";
 
 /** The chat agent's tool that turns its session into a change session. */
@@ -109,15 +109,7 @@ function changeTask(deps: ChangeFlowDeps, session: Session, context: FlowContext
   const pick = (name: string) => (forgeTools[name] ? { [name]: forgeTools[name] } : {});
   return {
     system: changeSystemPrompt({ handle: context.handle, forgeName: profile.displayName, changeRequestName: profile.changeRequestName, commandsUnavailable }),
-    request: requestMessage({
-      actor: session.actor.login,
-      prompt: sanitizeProse(session.prompt),
-      forgeName: profile.displayName,
-      threadName: session.threadKind === "issue" ? "issue" : profile.changeRequestName,
-      reference: profile.threadReference(session.threadKind, session.threadNumber),
-      repoPath: session.repoPath,
-      fencedTitle: fence(sanitizeProse(session.callbackContext.title), { kind: "title" }),
-    }),
+    request: sessionRequest(session, profile),
     tools: { ...pick(ASK_USER_TOOL), ...pick("get_thread"), ...pick("get_diff"), ...workspaceTools },
     steps: {
       beforeStep: (seq) => {

@@ -4,10 +4,10 @@ import { FlowError } from "../../sessions/errors.js";
 import type { Flow, FlowContext } from "../../sessions/flow.js";
 import { stripMarkers } from "../../sessions/notes.js";
 import type { Session } from "../../sessions/session.js";
+import { sessionRequest } from "./request.js";
 import { runAgent, type AgentDeps, type AgentTask } from "../agent.js";
-import { requestMessage, systemPrompt } from "../prompts/index.js";
+import { systemPrompt } from "../prompts/index.js";
 import { createAgentTools } from "../tools.js";
-import { fence, sanitizeProse } from "../untrusted.js";
 import { START_CHANGE_TOOL } from "./change.js";
 
 /** What the chat flow may hand a session over to. */
@@ -34,15 +34,7 @@ export function chatTask(deps: AgentDeps, session: Session, context: FlowContext
   const { profile } = context;
   return {
     system: systemPrompt({ handle: context.handle, forgeName: profile.displayName, changeRequestName: profile.changeRequestName }),
-    request: requestMessage({
-      actor: session.actor.login,
-      prompt: sanitizeProse(session.prompt),
-      forgeName: profile.displayName,
-      threadName: session.threadKind === "issue" ? "issue" : profile.changeRequestName,
-      reference: profile.threadReference(session.threadKind, session.threadNumber),
-      repoPath: session.repoPath,
-      fencedTitle: fence(sanitizeProse(session.callbackContext.title), { kind: "title" }),
-    }),
+    request: sessionRequest(session, profile),
     tools: createAgentTools({
       forge: context.forge,
       thread: session.callbackContext.thread,

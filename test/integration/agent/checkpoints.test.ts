@@ -134,7 +134,8 @@ describe("checkpoints", () => {
     const broken = createCheckpointStore({ connect: refused, query: refused } as never);
     const [writes, reads] = [await counter("write", "error"), await counter("read", "error")];
     await expect(broken.list(1)).rejects.toBeInstanceOf(CheckpointUnavailableError);
-    await expect(broken.append({} as never)).rejects.toBeInstanceOf(CheckpointUnavailableError);
+    const shaped = { sessionId: 1, seq: 0, parentSeq: null, delta: { kind: "step", run: 1 }, model: null, usage: {}, session: { usage: {} } };
+    await expect(broken.append(shaped as never)).rejects.toBeInstanceOf(CheckpointUnavailableError);
     expect([await counter("write", "error"), await counter("read", "error")]).toEqual([writes + 1, reads + 1]);
 
     const session = await newSession(database.db, threadRef(++thread));
