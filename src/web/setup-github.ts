@@ -10,7 +10,7 @@ import {
   verifySetupFormToken,
   type SetupContext,
 } from "./setup-access.js";
-import { refuseConfigured, sendSetupPage } from "./setup-page.js";
+import { refuseSetup, sendSetupPage, setupRefusal } from "./setup-page.js";
 import { CONTENT_SECURITY_POLICY, renderView, sendHtml, sendMessage, type MessagePage } from "./templates.js";
 import { hashId, isRandomId, newRandomId } from "./web-session.js";
 
@@ -65,7 +65,8 @@ export async function startGitHubSetup(ctx: SetupContext, req: IncomingMessage, 
   const configured = await configuredForges(ctx);
   const requester = await requesterOf(ctx, req, res);
   if (envConfigured(configured)) return sendMessage(res, 409, ENV_GITHUB);
-  if (configured.length && !requester.operator) return refuseConfigured(ctx, res, configured);
+  const refusal = setupRefusal(ctx, configured, requester.operator);
+  if (refusal) return refuseSetup(ctx, res, configured, refusal);
 
   const name = (form.get("name") ?? "").trim();
   const ownerKind = form.get("owner") === "organization" ? "organization" : "user";
@@ -132,7 +133,8 @@ export async function finishGitHubSetup(ctx: SetupContext, req: IncomingMessage,
   }
   const configured = await configuredForges(ctx);
   if (envConfigured(configured)) return sendMessage(res, 409, ENV_GITHUB);
-  if (configured.length && !taken.byOperator) return refuseConfigured(ctx, res, configured);
+  const refusal = setupRefusal(ctx, configured, taken.byOperator);
+  if (refusal) return refuseSetup(ctx, res, configured, refusal);
   const code = url.searchParams.get("code") ?? "";
   if (!CODE.test(code)) return fail(400, "GitHub sent no registration code. Start again from the setup page.");
 

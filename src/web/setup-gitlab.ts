@@ -10,7 +10,7 @@ import {
   verifySetupFormToken,
   type SetupContext,
 } from "./setup-access.js";
-import { refuseConfigured, sendSetupPage } from "./setup-page.js";
+import { refuseSetup, sendSetupPage, setupRefusal } from "./setup-page.js";
 import { sendMessage } from "./templates.js";
 
 /**
@@ -56,7 +56,8 @@ export async function handleGitLabSetup(ctx: SetupContext, req: IncomingMessage,
   if (configured.some((f) => f.forge === "gitlab" && f.origin === "env")) {
     return refused(res, 409, "GitLab is configured by environment variables (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET), which take precedence over anything this page would store.");
   }
-  if (configured.length && !requester.operator) return refuseConfigured(ctx, res, configured);
+  const refusal = setupRefusal(ctx, configured, requester.operator);
+  if (refusal) return refuseSetup(ctx, res, configured, refusal);
 
   const save = form.get("action") === "save";
   const token = (form.get("gitlab_token") ?? "").trim();

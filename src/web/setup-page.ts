@@ -86,6 +86,27 @@ export async function sendSetupPage(ctx: SetupContext, req: IncomingMessage, res
   sendHtml(res, input.status, renderView("setup", view));
 }
 
+/**
+ * Why a requester may not run the setup now, or null. After the first run only operators may;
+ * with ADMIN_TOKEN set, the first run too (the page is then nobody's to take before its owner).
+ */
+export function setupRefusal(ctx: SetupContext, configured: readonly ForgeStatus[], operator: boolean): "configured" | "token" | null {
+  if (operator) return null;
+  if (configured.length) return "configured";
+  return ctx.adminToken ? "token" : null;
+}
+
+/** Answers a refusal of `setupRefusal`: 409 once configured, 401 asking for ADMIN_TOKEN before. */
+export function refuseSetup(ctx: SetupContext, res: ServerResponse, configured: readonly ForgeStatus[], reason: "configured" | "token"): void {
+  if (reason === "configured") return refuseConfigured(ctx, res, configured);
+  sendMessage(
+    res,
+    401,
+    { heading: "Operators only", text: "forgebot is not set up yet, and ADMIN_TOKEN is set: give it as the password (any user name) to open the setup page.", tone: "warn" },
+    { "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"' },
+  );
+}
+
 /** 409: the bot is set up and the requester is no operator. Says how an operator gets in. */
 export function refuseConfigured(ctx: SetupContext, res: ServerResponse, configured: readonly ForgeStatus[]): void {
   const ways = [ctx.adminUsers.length ? "sign in as a user listed in ADMIN_USERS" : null, ctx.adminToken ? "give the ADMIN_TOKEN" : null].filter(Boolean).join(" or ");
@@ -106,21 +127,23 @@ export async function handleRoot(ctx: SetupContext, req: IncomingMessage, res: S
     return sendJson(res, 200, { configured: false, setup: "/setup", forges: [] });
   }
   const requester = await requesterOf(ctx, req, res);
+  const refusal = setupRefusal(ctx, configured, requester.operator);
+  if (refusal) return refuseSetup(ctx, res, configured, refusal);
   await sendSetupPage(ctx, req, res, { status: 200, requester, configured });
 }
 
 /**
- * `GET /setup`: the setup page on a first run, or for an operator; otherwise 409. With
- * `?as=operator` and ADMIN_TOKEN set, a browser is asked for the token (Basic, any user name).
+ * `GET /setup`: the setup page on a first run (with ADMIN_TOKEN set, for an operator only), or
+ * for an operator; otherwise 409. With `?as=operator` and ADMIN_TOKEN set, a browser is asked for
+ * the token (Basic, any user name).
  */
 export async function handleSetup(ctx: SetupContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const configured = await configuredForges(ctx);
   const requester = await requesterOf(ctx, req, res);
-  if (configured.length && !requester.operator) {
-    if (url.searchParams.get("as") === "operator" && ctx.adminToken) {
-      return sendMessage(res, 401, { heading: "Operators only", text: "Give the ADMIN_TOKEN as the password (any user name) to open the setup page.", tone: "warn" }, { "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"' });
-    }
-    return refuseConfigured(ctx, res, configured);
+  const refusal = setupRefusal(ctx, configured, requester.operator);
+  if (refusal === "configured" && url.searchParams.get("as") === "operator" && ctx.adminToken) {
+    return sendMessage(res, 401, { heading: "Operators only", text: "Give the ADMIN_TOKEN as the password (any user name) to open the setup page.", tone: "warn" }, { "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"' });
   }
+  if (refusal) return refuseSetup(ctx, res, configured, refusal);
   await sendSetupPage(ctx, req, res, { status: 200, requester, configured });
 }

@@ -16,12 +16,15 @@ export function unescapeHtml(text: string): string {
 
 export type SetupPage = { res: Response; html: string; cookie: string; githubToken: string | null; gitlabToken: string | null; gitlabSecret: string | null };
 
-/** `GET path` (`/` or `/setup`) with the browser's cookie header; keeps (or takes) its setup cookie. */
+/**
+ * `GET path` (`/` or `/setup`) with the browser's cookies (`cookie`: a Cookie header, e.g. a
+ * signed-in web session); `SetupPage.cookie` is that header with the setup cookie the bot set.
+ */
 export async function openSetup(baseUrl: string, options: { path?: string; cookie?: string; headers?: Record<string, string> } = {}): Promise<SetupPage> {
   const res = await fetch(`${baseUrl}${options.path ?? "/setup"}`, { headers: { ...(options.cookie ? { cookie: options.cookie } : {}), ...options.headers } });
   const html = await res.text();
   const set = setCookie(res, SETUP_COOKIE);
-  const cookie = set ? `${SETUP_COOKIE}=${set.value}` : (options.cookie ?? "");
+  const cookie = [set ? `${SETUP_COOKIE}=${set.value}` : null, options.cookie ?? null].filter(Boolean).join("; ");
   const token = (action: string) => new RegExp(`<form class="setup" method="post" action="${action}">\\s*<input type="hidden" name="token" value="([^"]+)">`).exec(html)?.[1] ?? null;
   const secret = /<input type="hidden" name="webhook_secret" value="([^"]+)">/.exec(html)?.[1] ?? null;
   return { res, html, cookie, githubToken: token("/setup/github"), gitlabToken: token("/setup/gitlab"), gitlabSecret: secret };
@@ -50,9 +53,9 @@ export function githubCallback(baseUrl: string, location: URL, cookie: string | 
   return fetch(`${baseUrl}${location.pathname}${location.search}`, { redirect: "manual", headers: { ...(cookie ? { cookie } : {}), ...headers } });
 }
 
-/** The whole manifest flow from a fresh browser; returns the callback's answer and its text. */
-export async function registerGitHubApp(baseUrl: string, options: { fields?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<{ res: Response; text: string; location: URL; cookie: string }> {
-  const page = await openSetup(baseUrl, { headers: options.headers ?? {} });
+/** The whole manifest flow from a fresh browser (holding `cookie`, if given); returns the callback's answer and its text. */
+export async function registerGitHubApp(baseUrl: string, options: { fields?: Record<string, string>; headers?: Record<string, string>; cookie?: string } = {}): Promise<{ res: Response; text: string; location: URL; cookie: string }> {
+  const page = await openSetup(baseUrl, { headers: options.headers ?? {}, ...(options.cookie ? { cookie: options.cookie } : {}) });
   expect(page.githubToken).not.toBeNull();
   const manifest = await postGitHubForm(baseUrl, page, options.fields, options.headers ?? {});
   expect(manifest.res.status).toBe(200);

@@ -18,7 +18,7 @@ import {
   SETUP_COOKIE,
   type SetupPage,
 } from "../../helpers/setup-flow.js";
-import { postForm, setCookie } from "../../helpers/sign-in.js";
+import { postForm, setCookie, signIn } from "../../helpers/sign-in.js";
 
 /**
  * First run with GitHub (issue 17): a bot started with no forge serves the setup page; the
@@ -27,7 +27,6 @@ import { postForm, setCookie } from "../../helpers/sign-in.js";
  * stores nothing; the secrets GitHub issued appear nowhere but sealed in the database.
  */
 
-const ADMIN_TOKEN = "operator-token-0123456789";
 const PUBLIC_URL = "http://forgebot.test";
 const APP_NAME = "forgebot-setup-test";
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -53,8 +52,9 @@ beforeAll(async () => {
   bot = await startTestBot({
     databaseUrl: database.url,
     flows: [echoFlow],
-    // No GitHub in the environment: the setup page configures it. No BOT_HANDLE: the handle is the app's slug.
-    env: { APP_ID: "", PRIVATE_KEY: "", WEBHOOK_SECRET: "", BOT_HANDLE: "", GHE_HOST: fake.host, GHE_PROTOCOL: "http", ADMIN_TOKEN, PUBLIC_URL },
+    // No GitHub in the environment: the setup page configures it. No BOT_HANDLE: the handle is the
+    // app's slug. Operators sign in with GitHub, through the app the setup page registers.
+    env: { APP_ID: "", PRIVATE_KEY: "", WEBHOOK_SECRET: "", BOT_HANDLE: "", GHE_HOST: fake.host, GHE_PROTOCOL: "http", ADMIN_USERS: "github:codertocat", PUBLIC_URL },
     log: createLogger("debug", { write: (line: string) => void logLines.push(line) }),
   });
 });
@@ -247,9 +247,21 @@ describe("first run with GitHub", () => {
     expect((await storedCredentials())[0]!.version).toBe(1);
   });
 
+  let operatorCookie: string;
+
+  it("signs an operator in with GitHub through the registered app's own OAuth client, at once", async () => {
+    const anonymous = await (await fetch(`${bot.baseUrl}/`)).text();
+    expect(anonymous).toContain('href="/auth/github?return_to=%2F"');
+    const signedIn = await signIn(bot.baseUrl, "github");
+    operatorCookie = signedIn.cookie;
+    expect(fake.requests.some((r) => r.path === "/login/oauth/access_token" && (r.body as Record<string, string>).client_id === app.clientId)).toBe(true);
+    const status = await (await fetch(`${bot.baseUrl}/`, { headers: { cookie: operatorCookie } })).text();
+    expect(status).toContain("Signed in as <strong>@Codertocat</strong>");
+  });
+
   it("never shows a secret: not in pages, JSON, logs, the database (but sealed) or job data", async () => {
     const secrets = [app.webhookSecret, app.clientSecret, ...app.pem.split("\n").filter((l) => l.length > 40)];
-    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const admin = { cookie: operatorCookie };
     const texts: string[] = [];
     for (const [path, headers] of [
       ["/", {}],
@@ -267,7 +279,7 @@ describe("first run with GitHub", () => {
     expect(anonymous).toContain("forgebot is running");
     expect(anonymous).toContain(`answers <code>@${APP_NAME}</code>`);
     expect(anonymous).toContain("registered on the setup page");
-    expect(anonymous).toContain("Operators (ADMIN_TOKEN");
+    expect(anonymous).toContain("Operators (ADMIN_TOKEN, or a sign-in");
     expect(anonymous).not.toContain("/sessions/");
     const json = JSON.parse(texts[1]!.slice(texts[1]!.indexOf("{")));
     expect(json.forges).toEqual([
@@ -297,10 +309,12 @@ describe("first run with GitHub", () => {
   it("refuses to run the setup routes again once configured, unless an operator asks; an operator's new app replaces the old one live", async () => {
     const setup = await fetch(`${bot.baseUrl}/setup`);
     expect(setup.status).toBe(409);
-    expect(await setup.text()).toContain("forgebot is already set up");
-    const challenge = await fetch(`${bot.baseUrl}/setup?as=operator`);
-    expect(challenge.status).toBe(401);
-    expect(challenge.headers.get("www-authenticate")).toContain("Basic");
+    expect(await setup.text()).toContain("To change the set-up, sign in as a user listed in ADMIN_USERS.");
+    // Signed in, but not an operator: still refused.
+    fake.oauthUser = { id: 583231, login: "octocat" };
+    const outsider = await signIn(bot.baseUrl, "github");
+    fake.oauthUser = { id: 21031067, login: "Codertocat" };
+    expect((await fetch(`${bot.baseUrl}/setup`, { headers: { cookie: outsider.cookie } })).status).toBe(409);
     // The page opened before the set-up still holds valid form tokens: the routes refuse anyway.
     const post = await postGitHubForm(bot.baseUrl, firstPage, { name: APP_NAME });
     expect(post.res.status).toBe(409);
@@ -311,16 +325,14 @@ describe("first run with GitHub", () => {
     expect(late.status).toBe(409);
     expect(fake.manifestCodes.get(earlyFlow.location.searchParams.get("code")!)!.used).toBe(false);
 
-    // Basic with the token as password works in a browser; Bearer for scripts.
-    const basic = { authorization: `Basic ${Buffer.from(`op:${ADMIN_TOKEN}`).toString("base64")}` };
-    const operatorPage = await openSetup(bot.baseUrl, { headers: basic });
+    const operatorPage = await openSetup(bot.baseUrl, { cookie: operatorCookie });
     expect(operatorPage.res.status).toBe(200);
     expect(operatorPage.html).toContain("As an operator you may register again");
-    const again = await registerGitHubApp(bot.baseUrl, { fields: { name: "forgebot-second" }, headers: basic });
+    const again = await registerGitHubApp(bot.baseUrl, { fields: { name: "forgebot-second" }, cookie: operatorCookie });
     expect(again.res.status).toBe(200);
     const second = fake.createdApps[fake.createdApps.length - 1]!;
     expect(second.slug).toBe("forgebot-second");
-    expect(await storedCredentials()).toEqual([expect.objectContaining({ version: 2, stored_by: "admin_token" })]);
+    expect(await storedCredentials()).toEqual([expect.objectContaining({ version: 2, stored_by: "github:codertocat" })]);
     // No restart: the old app's secret is refused now, the new one's accepted, under the new handle.
     expect((await mention(`@forgebot-second hi`, app.webhookSecret)).status).toBe(401);
     expect((await mention(`@forgebot-second hi again`, second.webhookSecret)).status).toBe(202);
