@@ -8,7 +8,7 @@ import { createFlowRegistry } from "./agent/flows/registry.js";
 import { createAgentFlowsFromConfig } from "./agent/setup.js";
 import type { Config } from "./config/index.js";
 import { createFeatureFlags, type FeatureFlags } from "./flags/flags.js";
-import { createForges, createSignIns, profileFor } from "./forges/registry.js";
+import { createForges, createForgeSetup, profileFor } from "./forges/registry.js";
 import { createWriteBudget } from "./forges/write-budget.js";
 import { createAcceptor } from "./lifecycle/accept.js";
 import { startReaper } from "./lifecycle/reaper.js";
@@ -27,6 +27,7 @@ import { sessionPatchUrl, sessionUrl } from "./sessions/links.js";
 import type { FlagSubject, LifecycleDeps } from "./sessions/ports.js";
 import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createDeliveryStore } from "./storage/delivery-store.js";
+import { createForgeCredentialStore } from "./storage/forge-credentials-store.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
 import { migrate } from "./storage/migrate.js";
 import { createPool, type Db } from "./storage/pool.js";
@@ -100,6 +101,13 @@ function flagActors(subject: FlagSubject) {
   return { user: profile.userActor(subject.login), repository: profile.repositoryActor(subject.repoPath) };
 }
 
+/** Each queue's jobs by state, for the status page. */
+async function queueCounts(queues: { lifecycle: Queue; sessions: Queue }): Promise<Record<string, Record<string, number>>> {
+  const states = ["waiting", "prioritized", "active", "delayed", "failed"] as const;
+  const [lifecycle, sessions] = await Promise.all([queues.lifecycle.getJobCounts(...states), queues.sessions.getJobCounts(...states)]);
+  return { lifecycle, sessions };
+}
+
 /**
  * The composition root: opens Postgres (embedded when DATABASE_URL is unset), migrates, builds
  * BullMQ on Redis or on Postgres, wires forges, flows and the lifecycle, then starts the roles
@@ -138,8 +146,14 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   // Every note post and delete goes through one budget per installation/project, shared
   // across processes through Redis when it is configured.
   const writes = createWriteBudget({ limits: config.writeLimits, redisUrl: config.redisUrl, prefix: config.queue.prefix, log });
-  // Who the bot is on each forge is settled here, before any webhook handler exists.
-  const forges = await createForges(config, { log, writes, ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}) });
+  // Who the bot is on each forge is settled here, before any webhook handler exists; forges the
+  // setup page stores (sealed with a key derived from the link secret) join while the bot runs.
+  const forges = await createForges(config, {
+    log,
+    writes,
+    credentials: createForgeCredentialStore(db, linkSecret),
+    ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}),
+  });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), leaseMs: config.queue.lockMs, log });
   // Change sessions: `code_changes` for the user or the repository; a refusal is counted.
   const changePolicy = {
@@ -242,7 +256,17 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     log,
     probes,
     ...(options.roles.web
-      ? { site: { db, lifecycle: deps, linkSecret, webhooks: forges.webhooks(accept, config.maxWebhookBytes), profileFor, signIns: createSignIns(config, log) } }
+      ? {
+          site: {
+            db,
+            lifecycle: deps,
+            linkSecret,
+            webhooks: forges.webhooks(accept, config.maxWebhookBytes),
+            profileFor,
+            signIns: forges.signIns,
+            setup: { directory: forges.directory, registration: createForgeSetup(config), queueCounts: () => queueCounts(queues) },
+          },
+        }
       : {}),
   });
   log.info({ port: http?.port ?? null, publicUrl: config.publicUrl, queue: factory.kind, embeddedPostgres: Boolean(database.embedded), roles: options.roles }, "forgebot started");

@@ -56,9 +56,19 @@ export type SignInConfig = {
   permissionCacheMs: number;
 };
 
+/**
+ * Where each forge is, configured or not: the setup page registers the bot there, and credentials
+ * it stores are used with these settings (who may spend, timeouts).
+ */
+export type ForgeTargets = {
+  github: { host: string; apiUrl: string; webUrl: string; allowedRoles: readonly string[]; requestTimeoutMs: number };
+  gitlab: { url: string; host: string; minAccessLevel: number };
+};
+
 export type Config = Readonly<{
   github: GitHubConfig | null;
   gitlab: GitLabConfig | null;
+  forgeTargets: ForgeTargets;
   /** Null when the bot should use the app's slug (GitHub) or token user (GitLab). */
   botHandle: string | null;
   databaseUrl: string | null;
@@ -172,6 +182,21 @@ function gitlabConfig(env: ParsedEnv): GitLabConfig | null {
   };
 }
 
+function forgeTargets(env: ParsedEnv): ForgeTargets {
+  const webUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}` : "https://github.com";
+  const gitlabUrl = env.GITLAB_URL.replace(/\/+$/, "");
+  return {
+    github: {
+      host: env.GHE_HOST ?? "github.com",
+      apiUrl: env.GHE_HOST ? `${webUrl}/api/v3` : "https://api.github.com",
+      webUrl,
+      allowedRoles: env.GITHUB_ALLOWED_ROLES.split(",").map((r) => r.trim().toLowerCase()).filter(Boolean),
+      requestTimeoutMs: env.GITHUB_REQUEST_TIMEOUT_MS,
+    },
+    gitlab: { url: gitlabUrl, host: new URL(gitlabUrl).host, minAccessLevel: env.GITLAB_MIN_ACCESS_LEVEL },
+  };
+}
+
 function oauthPair(id: string | undefined, secret: string | undefined, names: [string, string]): { clientId: string; clientSecret: string } | null {
   if (!id && !secret) return null;
   if (!id) throw new ConfigError(`${names[0]}: expects the OAuth client id (${names[1]} is set)`);
@@ -208,6 +233,7 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
   return Object.freeze({
     github,
     gitlab,
+    forgeTargets: forgeTargets(env),
     botHandle: env.BOT_HANDLE ? env.BOT_HANDLE.replace(/^@/, "") : null,
     databaseUrl: env.DATABASE_URL ?? null,
     databasePoolMax: env.DATABASE_POOL_MAX,

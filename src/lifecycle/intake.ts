@@ -98,9 +98,10 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   if (stored.status !== "received") return;
   const { mention } = stored;
   const forge = deps.forges.forgeFor(mention.forge);
-  const handle = deps.forges.handleFor(mention.forge);
   const log = deps.log.child({ deliveryId: stored.deliveryKey, forge: mention.forge, repo: mention.thread.repoPath });
   const client = await forge.clientFor(mention.thread);
+  // After clientFor: a forge this process just picked up from the setup page brings its handle.
+  const handle = deps.forges.handleFor(mention.forge);
 
   if (!(await client.canUseBot(mention.actor))) {
     const threadKey = conversationKey(mention.thread);

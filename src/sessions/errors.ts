@@ -53,6 +53,11 @@ export class RetryStartError extends Error {
   }
 }
 
+/** A forge neither the environment nor the setup page has configured (yet): its jobs retry with backoff. */
+export class ForgeNotConfiguredError extends Error {
+  override name = "ForgeNotConfiguredError";
+}
+
 /**
  * What a failed job does next:
  * - `permanent`: retrying cannot help (the row is gone, the event is not allowed, the forge

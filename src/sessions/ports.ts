@@ -118,9 +118,12 @@ export interface JobQueue {
 
 /** The configured forges (forges/registry.ts). */
 export interface ForgeProvider {
-  /** Throws for a forge that is not configured. */
+  /**
+   * Throws for a forge that is not configured; a forge that may be added while the bot runs (the
+   * setup page) comes back as one whose `clientFor` throws ForgeNotConfiguredError until it is.
+   */
   forgeFor(name: ForgeName): Forge;
-  /** The handle users mention on that forge. */
+  /** The handle users mention on that forge (ask after `clientFor`: a forge added meanwhile has its own). */
   handleFor(name: ForgeName): string;
   /** The forge's words; known for every forge, configured or not. */
   profileFor(name: ForgeName): ForgeProfile;

@@ -1,3 +1,4 @@
+import { ForgeNotConfiguredError } from "../sessions/errors.js";
 import type { Actor, RepoAccess } from "../sessions/forge-port.js";
 import type { ForgeProvider } from "../sessions/ports.js";
 import { sessionVisibility, type Session } from "../sessions/session.js";
@@ -67,6 +68,7 @@ export function createPermissions(forges: ForgeProvider, options: PermissionOpti
         options.timeoutMs ?? 10_000,
       );
     } catch (err: unknown) {
+      if (err instanceof ForgeNotConfiguredError) return { read: visibility === "public", write: false };
       if (err instanceof PermissionCheckError) throw err;
       throw new PermissionCheckError(`the ${session.forge} permission check failed`, { cause: err });
     }

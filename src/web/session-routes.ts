@@ -27,6 +27,8 @@ export type SessionWeb = {
   addRoutes(router: Router): Router;
   /** Ends open SSE streams so the server can close without waiting for them. */
   close(): void;
+  /** What the pages share (the setup and status pages build on it). */
+  context: SessionWebContext;
 };
 
 /** Everything under `/sessions`, `/api/sessions`, `/auth` and `/static`, built from the composition root. */
@@ -54,5 +56,6 @@ export function createSessionWeb(options: SessionWebOptions): SessionWeb {
         .add("GET", "/api/sessions/:id", (req, res, p, url) => handleSessionJson(ctx, req, res, p.id, url));
     },
     close: () => streams.closeAll(),
+    context: ctx,
   };
 }

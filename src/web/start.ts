@@ -6,6 +6,7 @@ import type { LifecycleDeps } from "../sessions/ports.js";
 import type { SignInProvider } from "../sessions/sign-in-port.js";
 import type { Db } from "../storage/pool.js";
 import { addOpsRoutes, type ReadinessProbes } from "./ops-routes.js";
+import type { SetupOptions } from "./setup-access.js";
 import { Router, type RouteHandler } from "./router.js";
 import { createHttpServer, listen } from "./server.js";
 
@@ -17,8 +18,10 @@ export type SiteOptions = {
   /** `POST /api/<forge>/webhooks` for every forge (an unconfigured one answers 503 and says what to set). */
   webhooks: Record<ForgeName, RouteHandler>;
   profileFor(name: ForgeName): ForgeProfile;
-  /** Sign-in per forge (forges/registry.ts `createSignIns`); empty when none is configured. */
+  /** Sign-in per forge (forges/registry.ts); empty when none is configured. */
   signIns: Partial<Record<ForgeName, SignInProvider>>;
+  /** First run: `GET /` and the setup routes (web/setup-routes.ts). */
+  setup?: SetupOptions;
 };
 
 export type RunningHttp = { port: number; close(): Promise<void> };
@@ -60,6 +63,10 @@ export async function startHttp(config: Config, options: { log: Logger; probes: 
     });
     logSignIn(config, site, log);
     sessionWeb.addRoutes(router);
+    if (site.setup) {
+      const { addSetupRoutes } = await import("./setup-routes.js");
+      addSetupRoutes(router, sessionWeb.context, site.db, site.setup);
+    }
     closeSite = () => sessionWeb.close();
     for (const [forge, handler] of Object.entries(site.webhooks)) router.add("POST", `/api/${forge}/webhooks`, handler);
   }

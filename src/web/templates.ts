@@ -81,3 +81,8 @@ export function sendHtml(res: ServerResponse, status: number, html: string, head
 export function sendMessage(res: ServerResponse, status: number, page: MessagePage, headers?: Record<string, string>): void {
   sendHtml(res, status, renderMessage(page), headers);
 }
+
+/** Any view under views/ with its data (the setup and status pages' own views). */
+export function renderView(name: string, data: object): string {
+  return eta.render(`./${name}`, data);
+}

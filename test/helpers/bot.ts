@@ -1,7 +1,7 @@
 import { ProbotOctokit } from "probot";
 import { startForgebot, type Forgebot, type Roles } from "../../src/app.js";
 import { loadConfig } from "../../src/config/index.js";
-import { createLogger } from "../../src/logging/logger.js";
+import { createLogger, type Logger } from "../../src/logging/logger.js";
 import type { Flow } from "../../src/sessions/flow.js";
 import { TEST_REDIS_URL, uniquePrefix } from "./db.js";
 import { testPrivateKey, WEBHOOK_SECRET } from "./github-app.js";
@@ -21,6 +21,8 @@ export type TestBotOptions = {
   flows?: Flow[];
   roles?: Roles;
   realOctokit?: boolean;
+  /** The bot's logger (default: pino at LOG_LEVEL on stdout); tests that read the logs pass their own. */
+  log?: Logger;
 };
 
 export type TestBot = { bot: Forgebot; baseUrl: string; stop(): Promise<void> };
@@ -57,7 +59,7 @@ export async function startTestBot(options: TestBotOptions): Promise<TestBot> {
   const config = loadConfig(testEnv(options));
   const bot = await startForgebot(config, {
     roles: options.roles ?? { web: true, workers: true },
-    log: createLogger(config.logLevel),
+    log: options.log ?? createLogger(config.logLevel),
     ...(options.realOctokit ? {} : { githubOctokit: TestOctokit as unknown as typeof ProbotOctokit }),
     ...(options.flows ? { flows: options.flows } : {}),
     stopPollMs: 100,

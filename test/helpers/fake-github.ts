@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { fakeDiffLines } from "./fake-diff.js";
 import { closeServer, listenOnLoopback } from "./loopback.js";
@@ -9,7 +9,8 @@ import { closeServer, listenOnLoopback } from "./loopback.js";
  * answers permission checks and lets a test inject faults or observe each request. It also
  * plays GitHub's OAuth web flow for sign-in (`/login/oauth/authorize`, `/login/oauth/access_token`,
  * `GET /user` with the user token, `DELETE /applications/{client_id}/token`): the authorize page
- * answers at once, as `oauthUser`, or declines when that is null.
+ * answers at once, as `oauthUser`, or declines when that is null. And it plays the GitHub App
+ * manifest flow the setup page starts (`/settings/apps/new`, `/app-manifests/{code}/conversions`).
  */
 export type FakeComment = {
   id: number;
@@ -63,6 +64,12 @@ export type FakeReviewComment = { id: number; path: string; body: string; line: 
 
 export type FakeReview = { id: number; repo: string; number: number; body: string; event: string; commitId: string; comments: FakeReviewComment[]; html_url: string };
 
+/** A GitHub App the manifest flow created: what the conversion answered, secrets included. */
+export type FakeCreatedApp = { id: number; slug: string; owner: string; manifest: Record<string, unknown>; pem: string; webhookSecret: string; clientId: string; clientSecret: string; htmlUrl: string };
+
+/** The manifest parameters GitHub documents; anything else is refused, as a typo would be. */
+const MANIFEST_KEYS = ["name", "url", "hook_attributes", "redirect_url", "callback_urls", "setup_url", "description", "public", "default_events", "default_permissions", "request_oauth_on_install", "setup_on_update"];
+
 /** [status, body, headers?]: what the fake answers. */
 export type Answer = [number, unknown] | [number, unknown, Record<string, string>];
 /** Return an Answer to answer instead of the fake's own handling. */
@@ -101,6 +108,12 @@ export class FakeGitHub {
   branchHeads = new Map<string, string>();
   /** Where the tarball redirect points: GitHub's codeload; this fake serves it itself. */
   downloadOrigin = "https://api.github.com";
+  /** The account `…/settings/apps/new` creates apps for (an organization's path names its own). */
+  manifestOwner = "Codertocat";
+  /** Manifest flow codes: each names the manifest posted, exchanged once by the conversion. */
+  readonly manifestCodes = new Map<string, { manifest: Record<string, unknown>; owner: string; organization: boolean; used: boolean }>();
+  /** Apps the conversions created, in order. */
+  readonly createdApps: FakeCreatedApp[] = [];
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -129,9 +142,11 @@ export class FakeGitHub {
     return this.comments.filter((c) => !c.deleted && (!filter.kind || c.kind === filter.kind) && (filter.number === undefined || c.number === filter.number));
   }
 
-  /** Writes to repositories (app token and sign-in requests left out). */
+  /** Writes to repositories (app token, sign-in and app registration requests left out). */
   writes(): RecordedRequest[] {
-    return this.requests.filter((r) => r.method !== "GET" && !r.path.includes("/access_tokens") && !r.path.startsWith("/login/oauth/") && !/\/applications\/[^/]+\/token$/.test(r.path));
+    return this.requests.filter(
+      (r) => r.method !== "GET" && !r.path.includes("/access_tokens") && !r.path.startsWith("/login/oauth/") && !/\/applications\/[^/]+\/token$/.test(r.path) && !/settings\/apps\/new$|^(\/api\/v3)?\/app-manifests\//.test(r.path),
+    );
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -270,10 +285,85 @@ export class FakeGitHub {
     return null;
   }
 
+  /**
+   * The manifest flow: `POST /settings/apps/new?state=` (or an organization's) takes the form's
+   * `manifest` and, as if the person pressed "Create GitHub App" at once, sends the browser to its
+   * `redirect_url` with a code and the state; `POST /app-manifests/{code}/conversions` answers the
+   * new app's credentials (a freshly generated private key) once. Null for any other request.
+   */
+  #manifestFlow(r: RecordedRequest, url: URL, p: string): Answer | null {
+    const newApp = /^\/(?:organizations\/([^/]+)\/)?settings\/apps\/new$/.exec(p);
+    if (r.method === "POST" && newApp) {
+      const raw = (r.body as Record<string, unknown> | undefined)?.manifest;
+      let manifest: Record<string, unknown>;
+      try {
+        manifest = JSON.parse(String(raw)) as Record<string, unknown>;
+      } catch {
+        return [422, { message: "the manifest field is not JSON" }];
+      }
+      const unknownKeys = Object.keys(manifest).filter((k) => !MANIFEST_KEYS.includes(k));
+      if (unknownKeys.length) return [422, { message: `unknown manifest keys: ${unknownKeys.join(", ")}` }];
+      if (typeof manifest.url !== "string" || typeof manifest.redirect_url !== "string" || typeof manifest.name !== "string") return [422, { message: "the manifest needs name, url and redirect_url" }];
+      const code = randomBytes(10).toString("hex");
+      this.manifestCodes.set(code, { manifest, owner: newApp[1] ? decodeURIComponent(newApp[1]) : this.manifestOwner, organization: Boolean(newApp[1]), used: false });
+      const back = new URL(manifest.redirect_url);
+      back.searchParams.set("code", code);
+      back.searchParams.set("state", url.searchParams.get("state") ?? "");
+      return [302, undefined, { location: back.toString() }];
+    }
+    const conversion = /^\/app-manifests\/([^/]+)\/conversions$/.exec(p);
+    if (r.method === "POST" && conversion) {
+      const issued = this.manifestCodes.get(decodeURIComponent(conversion[1]!));
+      if (!issued || issued.used) return [404, { message: "Not Found", documentation_url: "https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest" }];
+      issued.used = true;
+      const id = 900_000 + this.createdApps.length + 1;
+      const slug = String(issued.manifest.name).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+      const app: FakeCreatedApp = {
+        id,
+        slug,
+        owner: issued.owner,
+        manifest: issued.manifest,
+        pem: generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
+        webhookSecret: randomBytes(20).toString("hex"),
+        clientId: `Iv23li${randomBytes(7).toString("hex")}`,
+        clientSecret: randomBytes(20).toString("hex"),
+        htmlUrl: `http://127.0.0.1:${this.port}/apps/${slug}`,
+      };
+      this.createdApps.push(app);
+      // The new app is the one this GitHub now answers as: its slug, and its OAuth client for sign-in.
+      this.slug = slug;
+      this.oauthClient = { id: app.clientId, secret: app.clientSecret };
+      return [
+        201,
+        {
+          id,
+          slug,
+          node_id: `A_kwHO${id}`,
+          owner: { login: app.owner, id: 1, type: issued.organization ? "Organization" : "User" },
+          name: issued.manifest.name,
+          description: issued.manifest.description ?? "",
+          external_url: issued.manifest.url,
+          html_url: app.htmlUrl,
+          created_at: new Date().toISOString(),
+          updated_at: new Date().toISOString(),
+          permissions: issued.manifest.default_permissions ?? {},
+          events: issued.manifest.default_events ?? [],
+          client_id: app.clientId,
+          client_secret: app.clientSecret,
+          webhook_secret: app.webhookSecret,
+          pem: app.pem,
+        },
+      ];
+    }
+    return null;
+  }
+
   #route(r: RecordedRequest, url: URL): Answer {
     const p = r.path.replace(/^\/api\/v3/, "");
     const oauth = this.#oauth(r, url, p);
     if (oauth) return oauth;
+    const manifestFlow = this.#manifestFlow(r, url, p);
+    if (manifestFlow) return manifestFlow;
     let m: RegExpExecArray | null;
     if (r.method === "GET" && (m = /^\/_codeload\/([0-9a-f]+)$/.exec(p))) {
       const archive = this.archives.get(m[1]!);

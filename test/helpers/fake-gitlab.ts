@@ -71,6 +71,8 @@ export class FakeGitLab {
   members = new Map<number, number>();
   defaultAccessLevel = 30;
   token = FAKE_GITLAB_TOKEN;
+  /** What `GET /personal_access_tokens/self` says the token may do; null answers 404 (GitLab before 15.5). */
+  tokenScopes: string[] | null = ["api"];
   /** The OAuth application (GITLAB_OAUTH_CLIENT_ID / GITLAB_OAUTH_CLIENT_SECRET). */
   oauthClient = { id: "fake-gitlab-app", secret: "fake-gitlab-secret" };
   /** Who the authorize page signs in; null declines (`error=access_denied`). */
@@ -265,6 +267,9 @@ export class FakeGitLab {
     const b = (r.body ?? {}) as Record<string, unknown>;
     let m: RegExpExecArray | null;
     if (r.method === "GET" && p === "/user") return [200, { ...this.bot, name: "forgebot", state: "active", bot: false }];
+    if (r.method === "GET" && p === "/personal_access_tokens/self") {
+      return this.tokenScopes ? [200, { id: 77, name: "forgebot", revoked: false, active: true, scopes: this.tokenScopes, user_id: this.bot.id, expires_at: null }] : [404, { message: "404 Not Found" }];
+    }
     const review = this.#reviewRoute(r, p, b);
     if (review) return review;
     if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/archive\.tar\.gz$/.exec(p))) {
