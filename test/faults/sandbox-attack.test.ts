@@ -29,7 +29,7 @@ import { writeFigures } from "./support.js";
 
 const REPO = "Codertocat/Hello-World";
 /** Each heavy attack (fork bomb, never-ending command) runs until this wall-clock limit. */
-const TIMEOUT_MS = 5000;
+const TIMEOUT_MS = 8000;
 const SHA = "a77ac0a77ac0a77ac0a77ac0a77ac0a77ac0a77a";
 const TAG = randomBytes(4).toString("hex");
 /** The worker's private key, where a real install keeps one: under a system directory the sandbox mounts. */
