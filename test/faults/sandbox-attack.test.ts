@@ -93,7 +93,8 @@ case "$1" in
       if echo escaped > "$target"; then echo "WROTE $target"; else echo "REFUSED $target"; fi
     done ;;
   fork-bomb)
-    bomb() { bomb | bomb & }; bomb; sleep 60 ;;
+    # The sleep is started first: once the bomb holds every process slot the shell could fork nothing.
+    sleep 60 & bomb() { bomb | bomb & }; bomb; wait ;;
   flood)
     head -c ${FLOOD_BYTES} /dev/zero | tr '\\0' x; echo; echo THE-END ;;
   ignore-term)
