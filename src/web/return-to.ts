@@ -18,5 +18,8 @@ export function safeReturnTo(raw: string | null | undefined, publicUrl: string):
     return null;
   }
   if (resolved.origin !== base.origin) return null;
-  return `${resolved.pathname}${resolved.search}`;
+  const kept = `${resolved.pathname}${resolved.search}`;
+  // Dot segments can collapse to a protocol-relative URL: `/.//host`, `/a/..//host`, `/%2e//host` become `//host`.
+  if (kept.startsWith("//") || new URL(kept, base).origin !== base.origin) return null;
+  return kept;
 }

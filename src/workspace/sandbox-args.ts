@@ -100,18 +100,43 @@ function under(p: string, dir: string): boolean {
   return p === dir || p.startsWith(`${dir}/`);
 }
 
+/** The host user a command runs as (a root worker's unprivileged one); undefined: the worker's own. */
+export type BwrapUser = { uid: number; gid: number };
+
+/**
+ * True when `user` can reach `p`: every directory above it is searchable by that user. What it
+ * cannot reach needs no mask, and cannot take one: bubblewrap, running as that user, would fail
+ * to find the mount point, and with it every command (a key kept in a root-only directory
+ * under /opt disabled `run` on the worker).
+ */
+function reachableBy(p: string, user: BwrapUser | undefined): boolean {
+  if (!user) return true;
+  for (let dir = path.dirname(p); ; dir = path.dirname(dir)) {
+    let info;
+    try {
+      info = statSync(dir);
+    } catch {
+      return false;
+    }
+    const search = info.uid === user.uid ? 0o100 : info.gid === user.gid ? 0o010 : 0o001;
+    if ((info.mode & search) === 0) return false;
+    if (dir === path.dirname(dir)) return true;
+  }
+}
+
 /**
  * Masks for the worker's own files that would otherwise show through a system mount (a worker
  * installed under /usr or /opt): its data directory, private key, models file, working
  * directory and every other session's workspace. A directory becomes an empty tmpfs, a file
  * an empty file.
  */
-function maskArgs(hidden: readonly string[], mounted: readonly string[]): string[] {
+function maskArgs(hidden: readonly string[], mounted: readonly string[], user: BwrapUser | undefined): string[] {
   const args: string[] = [];
   for (const raw of hidden) {
     const p = path.resolve(raw);
     // Only what shows through a system mount, and never a system tree itself.
     if (mounted.some((m) => under(m, p)) || !mounted.some((m) => under(p, m)) || !existsSync(p)) continue;
+    if (!reachableBy(p, user)) continue;
     if (statSync(p).isDirectory()) args.push("--tmpfs", p);
     else args.push("--ro-bind", "/dev/null", p);
   }
@@ -125,6 +150,8 @@ export type BwrapInput = {
   limits: SandboxLimits;
   /** Host paths that must stay unreadable inside. */
   hidden: readonly string[];
+  /** Who runs the command, when not the worker itself. */
+  user?: BwrapUser | undefined;
 };
 
 /** `bwrap` arguments (after the program name) for `sh -c command` in the workspace. */
@@ -156,7 +183,7 @@ export function bwrapArgs(input: BwrapInput): string[] {
   }
   args.push("--proc", "/proc", "--dev", "/dev");
   args.push("--size", String(input.limits.tmpBytes), "--tmpfs", "/tmp");
-  args.push(...maskArgs(input.hidden, mounted));
+  args.push(...maskArgs(input.hidden, mounted, input.user));
   args.push("--bind", input.tree, SANDBOX_WORKSPACE);
   // bubblewrap's own root (a tmpfs holding the mount points) read-only too: only /workspace and /tmp are writable.
   args.push("--remount-ro", "/", "--chdir", SANDBOX_WORKSPACE);

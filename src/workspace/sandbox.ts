@@ -133,7 +133,7 @@ function execute(spawned: Spawned, input: RunInput, timeoutMs: number, settings:
 
 function spawnedFor(mode: "bwrap" | "off", input: RunInput, limits: SandboxLimits, settings: Pick<SandboxSettings, "hidden" | "bwrap">): Spawned {
   if (mode === "off") return { program: "prlimit", args: [...prlimitArgs(limits), "/bin/sh", "-c", input.command], cwd: input.tree };
-  const args = bwrapArgs({ tree: input.tree, command: input.command, limits, hidden: settings.hidden });
+  const args = bwrapArgs({ tree: input.tree, command: input.command, limits, hidden: settings.hidden, user: input.user });
   return { program: "prlimit", args: [...prlimitArgs(limits), settings.bwrap ?? "bwrap", ...args], cwd: "/" };
 }
 
@@ -183,7 +183,7 @@ async function selfTest(settings: SandboxSettings, limits: SandboxLimits, output
   const user = isRoot() ? { uid: 65534, gid: 65534 } : undefined;
   try {
     if (user) chownSync(dir, user.uid, user.gid);
-    const result = await execute(spawnedFor("bwrap", { tree: dir, command: "touch probe && test -w /workspace/probe" }, limits, settings), { tree: dir, command: "", user }, 15_000, output);
+    const result = await execute(spawnedFor("bwrap", { tree: dir, command: "touch probe && test -w /workspace/probe", user }, limits, settings), { tree: dir, command: "", user }, 15_000, output);
     if (result.outcome === "exit_zero") {
       log.info({ sandbox: "bwrap", ms: result.durationMs }, "sandbox self-test passed: commands run under bubblewrap");
       return { available: true, mode: "bwrap" };

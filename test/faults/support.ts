@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { Redis } from "ioredis";
 import type { Flow } from "../../src/sessions/flow.js";
 import { waitFor } from "../helpers/bot.js";
@@ -138,4 +140,14 @@ export class FaultyGitHub {
   async stop(): Promise<void> {
     await closeServer(this.#server);
   }
+}
+
+/**
+ * Saves a fault test's measured figures to `test-artifacts/faults/<name>.json` (durations,
+ * counts, statuses seen), for the figures of the closing note and BENCHMARKS.md.
+ */
+export function writeFigures(name: string, figures: unknown): void {
+  const dir = path.resolve("test-artifacts", "faults");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(figures, null, 2)}\n`);
 }
