@@ -87,7 +87,7 @@ describe("the sandbox", () => {
   });
 
   it("a fork bomb hits the process limit and is ended; the worker runs the next command at once", async () => {
-    const bomb = run("bomb() { bomb | bomb & }; bomb; sleep 60", { timeoutMs: 3000 });
+    const bomb = run("sleep 60 & bomb() { bomb | bomb & }; bomb; wait", { timeoutMs: 3000 });
     // Another session's command runs meanwhile.
     const other = await run("echo still-serving");
     expect(other).toMatchObject({ outcome: "exit_zero", output: "still-serving\n" });
