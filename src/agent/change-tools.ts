@@ -1,6 +1,6 @@
 import { tool, type ToolSet } from "ai";
 import { z } from "zod";
-import { truncate } from "../sessions/text.js";
+import { truncate, truncateMiddle } from "../sessions/text.js";
 import { WorkspaceError, WorkspaceRefusal, WorkspaceTooLargeError } from "../workspace/errors.js";
 import {
   deleteWorkspaceFile,
@@ -65,7 +65,7 @@ function commandText(command: string, result: CommandResult & { notes: string[] 
     : result.outcome === "unavailable" ? "not run: the sandbox is not available"
     : `exit code ${result.exitCode ?? result.signal}`;
   const head = `$ ${command}\n${status} (${(result.durationMs / 1000).toFixed(1)} s, ${result.outputBytes} bytes of output)`;
-  const output = result.output.trim() ? fence(truncate(revealInvisible(result.output), maxChars), { kind: "command output" }) : "(no output)";
+  const output = result.output.trim() ? fence(truncateMiddle(revealInvisible(result.output), maxChars), { kind: "command output" }) : "(no output)";
   return [head, output, ...result.notes].join("\n\n");
 }
 

@@ -13,6 +13,19 @@ export function truncate(text: string, max: number, what = "characters"): string
 }
 
 /**
+ * Like `truncate`, but keeps the first and the last half: a command's summary (test results,
+ * the error that ended it) is at its end. `[truncated: N of M characters left out here]`.
+ */
+export function truncateMiddle(text: string, max: number, what = "characters"): string {
+  if (text.length <= max) return text;
+  let head = text.slice(0, Math.ceil(max / 2));
+  let tail = text.slice(text.length - Math.floor(max / 2));
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  if (/^[\uDC00-\uDFFF]/.test(tail)) tail = tail.slice(1);
+  return `${head}\n\n[truncated: ${text.length - head.length - tail.length} of ${text.length} ${what} left out here]\n\n${tail}`;
+}
+
+/**
  * Compares a secret someone sent with the one we hold in constant time, whatever their lengths:
  * both are hashed to the same size first. Never `===` on secrets.
  */
