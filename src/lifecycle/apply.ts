@@ -59,7 +59,8 @@ export async function applyFromMention(deps: LifecycleDeps, stored: StoredMentio
     deps.log.info({ sessionId: session.id, run: session.runSeq, here }, "change approved");
     return session.id;
   }
-  const now = waiting ? await deps.sessions.getSession(waiting.id) : latest;
+  // Read again: another `apply` may have resumed it since this one looked.
+  const now = await deps.sessions.findLatestInConversation(key);
   const handle = deps.forges.handleFor(mention.forge);
   const marker = noticeMarker(`apply delivery=${stored.deliveryKey}`);
   await ensureNote(client, mention.thread, marker, applyNothingNote(handle, nothingToApply(now), stored.deliveryKey));

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { fakeDiffLines } from "./fake-diff.js";
+import { publishRoute, type FakePull, type PublishState } from "./fake-github-publish.js";
+import type { FakeRepo } from "./fake-repo.js";
 import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
@@ -101,6 +103,19 @@ export class FakeGitHub {
   branchHeads = new Map<string, string>();
   /** Where the tarball redirect points: GitHub's codeload; this fake serves it itself. */
   downloadOrigin = "https://api.github.com";
+  /**
+   * The repository publishing writes to (`Codertocat/Hello-World` unless `repoPath` says
+   * otherwise): its branches, commits, archives. Without it publishing endpoints answer 404.
+   */
+  repo: FakeRepo | null = null;
+  repoPath = "Codertocat/Hello-World";
+  repoId = 186853002;
+  /** Pull requests: registered by a test (a thread to mention in) or opened through the API. */
+  readonly pulls: FakePull[] = [];
+  /** False: the plan offers no draft pull requests. */
+  draftPullRequests = true;
+  /** The number the next pull request opened through the API gets. */
+  nextPullNumber = 900;
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -270,10 +285,31 @@ export class FakeGitHub {
     return null;
   }
 
+  #publishState(): PublishState | null {
+    if (!this.repo) return null;
+    return {
+      repo: this.repo,
+      repoPath: this.repoPath,
+      repoId: this.repoId,
+      pulls: this.pulls,
+      slug: this.slug,
+      draftPullRequests: this.draftPullRequests,
+      nextPull: () => this.nextPullNumber++,
+      downloadOrigin: () => this.downloadOrigin,
+    };
+  }
+
+  /** Pull requests forgebot opened. */
+  openedPulls(): FakePull[] {
+    return this.pulls.filter((p) => p.byBot);
+  }
+
   #route(r: RecordedRequest, url: URL): Answer {
     const p = r.path.replace(/^\/api\/v3/, "");
     const oauth = this.#oauth(r, url, p);
     if (oauth) return oauth;
+    const published = publishRoute(this.#publishState(), r, p, url);
+    if (published) return published;
     let m: RegExpExecArray | null;
     if (r.method === "GET" && (m = /^\/_codeload\/([0-9a-f]+)$/.exec(p))) {
       const archive = this.archives.get(m[1]!);

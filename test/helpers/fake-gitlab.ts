@@ -2,6 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { parseRequestBody } from "./fake-github.js";
 import { createServer, type Server } from "node:http";
 import { fakeDiffLines } from "./fake-diff.js";
+import { gitlabPublishRoute, type FakeMergeRequestOpened, type GitLabPublishState } from "./fake-gitlab-publish.js";
+import type { FakeRepo } from "./fake-repo.js";
 import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
@@ -94,6 +96,14 @@ export class FakeGitLab {
   branchHeads = new Map<string, string>();
   /** Merge requests a change session reads, by iid: their head commit and source branch (reviews use `mergeRequests`). */
   changeHeads = new Map<number, { sha: string; sourceBranch: string; title?: string }>();
+  /** The project publishing writes to (its branches, commits, archives); null: no publishing endpoints. */
+  repo: FakeRepo | null = null;
+  projectId = 5;
+  projectPath = "gitlab-org/gitlab-test";
+  /** Merge requests a test registers (a thread to mention in) or the bot opens through the API. */
+  readonly openedMergeRequests: FakeMergeRequestOpened[] = [];
+  /** The iid the next merge request opened through the API gets. */
+  nextIid = 300;
   #nextId = 50_000;
 
   /** Serves the fake on 127.0.0.1 (for a worker in another process); `url` is its GITLAB_URL. */
@@ -107,6 +117,11 @@ export class FakeGitLab {
         if (body === undefined) {
           res.writeHead(status, headers ?? {});
           res.end();
+          return;
+        }
+        if (Buffer.isBuffer(body)) {
+          res.writeHead(status, { "content-length": String(body.length), ...(headers ?? {}) });
+          res.end(body);
           return;
         }
         const text = typeof body === "string";
@@ -260,11 +275,23 @@ export class FakeGitLab {
     return null;
   }
 
+  #publishState(): GitLabPublishState | null {
+    if (!this.repo) return null;
+    return { repo: this.repo, projectId: this.projectId, projectPath: this.projectPath, mergeRequests: this.openedMergeRequests, nextIid: () => this.nextIid++ };
+  }
+
+  /** Merge requests the bot opened. */
+  botMergeRequests(): FakeMergeRequestOpened[] {
+    return this.openedMergeRequests.filter((mr) => mr.byBot);
+  }
+
   #route(r: GitLabRequest): [number, unknown, Record<string, string>?] {
     const p = r.path;
     const b = (r.body ?? {}) as Record<string, unknown>;
     let m: RegExpExecArray | null;
     if (r.method === "GET" && p === "/user") return [200, { ...this.bot, name: "forgebot", state: "active", bot: false }];
+    const published = gitlabPublishRoute(this.#publishState(), r);
+    if (published) return published;
     const review = this.#reviewRoute(r, p, b);
     if (review) return review;
     if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/archive\.tar\.gz$/.exec(p))) {
