@@ -23,6 +23,8 @@ export type FakeMergeRequestOpened = {
   /** A fork's merge request: its source project, and its head commit (not a branch of this project). */
   sourceProjectId?: number;
   headSha?: string;
+  /** The head last seen: a merge request keeps its `sha` when its source branch is deleted. */
+  lastSha?: string;
 };
 
 export type GitLabPublishState = {
@@ -82,6 +84,7 @@ function commitApi(state: GitLabPublishState, sha: string) {
 }
 
 function mergeRequestApi(state: GitLabPublishState, mr: FakeMergeRequestOpened) {
+  mr.lastSha = mr.headSha ?? state.repo.branches.get(mr.sourceBranch) ?? mr.lastSha ?? state.repo.branches.get(state.repo.defaultBranch);
   return {
     id: 70_000 + mr.iid,
     iid: mr.iid,
@@ -94,7 +97,7 @@ function mergeRequestApi(state: GitLabPublishState, mr: FakeMergeRequestOpened) 
     target_branch: mr.targetBranch,
     source_project_id: mr.sourceProjectId ?? state.projectId,
     target_project_id: state.projectId,
-    sha: mr.headSha ?? state.repo.branches.get(mr.sourceBranch) ?? null,
+    sha: mr.lastSha ?? null,
     force_remove_source_branch: mr.removeSourceBranch,
     author: { username: mr.byBot ? "forgebot" : "root" },
     web_url: `https://gitlab.example.com/${state.projectPath}/-/merge_requests/${mr.iid}`,

@@ -445,8 +445,14 @@ export function publishScenarios(forge: PublishForge): void {
       expect(forge.repo.forgebotBranches()).toEqual([branch]);
       expect(commitsOn(branch, main)).toHaveLength(1);
       expect(forge.openedChangeRequests()).toHaveLength(1);
-      expect(forge.repoWrites().filter((w) => path.test(w.path))).toHaveLength(2);
-      if (forge.name === "gitlab") expect(await count(publishSteps, { forge: "gitlab", step: "commit", outcome: "found_existing" })).toBeGreaterThan(0);
+      if (forge.name === "github") {
+        // A commit object nothing points to is inert: the retry made another, and only that one is on the branch.
+        expect(forge.repoWrites().filter((w) => path.test(w.path))).toHaveLength(2);
+      } else {
+        // GitLab made the branch with the commit: the retry looked first, found both, and wrote nothing.
+        expect(forge.repoWrites().filter((w) => path.test(w.path))).toHaveLength(1);
+        expect(await count(publishSteps, { forge: "gitlab", step: "commit", outcome: "found_existing" })).toBeGreaterThan(0);
+      }
     });
 
     it("a protected branch: `apply here` is refused before any write; a rule refusing forgebot's branch is said as the forge said it", async () => {
