@@ -32,6 +32,8 @@ export type PublishState = {
   nextPull(): number;
   /** Where the tarball redirect points (the fake serves the download itself). */
   downloadOrigin(): string;
+  /** Requests refused for fields GitHub does not document. */
+  shapeRefusals: string[];
 };
 
 const DOCS = "https://docs.github.com/rest/git";
@@ -176,8 +178,15 @@ function createPull(state: PublishState, body: Record<string, unknown>): Answer 
   return [201, pullApi(state, pull)];
 }
 
-/** Answers a publishing request, or null for requests that are none of these endpoints. */
+/** Answers a publishing request, or null for requests that are none of these endpoints; a request with undocumented fields is also noted in `shapeRefusals`. */
 export function publishRoute(state: PublishState | null, r: RecordedRequest, p: string, url: URL): Answer | null {
+  const answer = route(state, r, p, url);
+  const message = (answer?.[1] as { message?: unknown } | undefined)?.message;
+  if (state && answer?.[0] === 422 && typeof message === "string" && /unknown fields/.test(message)) state.shapeRefusals.push(`${r.method} ${p}: ${message}`);
+  return answer;
+}
+
+function route(state: PublishState | null, r: RecordedRequest, p: string, url: URL): Answer | null {
   if (!state) return null;
   const repo = `/repos/${state.repoPath}`;
   const body = (r.body ?? {}) as Record<string, unknown>;

@@ -73,6 +73,8 @@ export type Interceptor = (req: RecordedRequest) => Answer | undefined | Promise
 export class FakeGitHub {
   readonly comments: FakeComment[] = [];
   readonly requests: RecordedRequest[] = [];
+  /** Requests that matched no endpoint this fake serves (all of which GitHub documents). */
+  readonly unrouted: string[] = [];
   /** Repository role by login: admin, maintain, write, triage, read, none or a custom role's name. */
   permissions = new Map<string, string>();
   defaultRole = "write";
@@ -296,7 +298,15 @@ export class FakeGitHub {
       draftPullRequests: this.draftPullRequests,
       nextPull: () => this.nextPullNumber++,
       downloadOrigin: () => this.downloadOrigin,
+      shapeRefusals: this.#shapeRefusals,
     };
+  }
+
+  readonly #shapeRefusals: string[] = [];
+
+  /** Publishing requests refused for fields GitHub does not document. */
+  shapeRefusals(): string[] {
+    return [...this.#shapeRefusals];
   }
 
   /** Pull requests forgebot opened. */
@@ -383,6 +393,7 @@ export class FakeGitHub {
       comment.deleted = true;
       return [204, undefined];
     }
+    this.unrouted.push(`${r.method} ${p}`);
     return [404, { message: `fake GitHub has no route for ${r.method} ${p}` }];
   }
 

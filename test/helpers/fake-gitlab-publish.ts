@@ -33,6 +33,8 @@ export type GitLabPublishState = {
   projectPath: string;
   mergeRequests: FakeMergeRequestOpened[];
   nextIid(): number;
+  /** Requests refused for attributes GitLab does not document. */
+  shapeRefusals: string[];
 };
 
 type Answer = [number, unknown, Record<string, string>?];
@@ -210,8 +212,15 @@ function createMergeRequest(state: GitLabPublishState, body: Record<string, unkn
   return [201, mergeRequestApi(state, mr)];
 }
 
-/** Answers a publishing request, or undefined for requests that are none of these endpoints. */
+/** Answers a publishing request, or undefined for requests that are none of these endpoints; a request with undocumented attributes is also noted in `shapeRefusals`. */
 export function gitlabPublishRoute(state: GitLabPublishState | null, r: GitLabRequest): Answer | undefined {
+  const answer = route(state, r);
+  const message = (answer?.[1] as { message?: unknown } | undefined)?.message;
+  if (state && answer?.[0] === 400 && typeof message === "string" && /unknown attributes/.test(message)) state.shapeRefusals.push(`${r.method} ${r.path}: ${message}`);
+  return answer;
+}
+
+function route(state: GitLabPublishState | null, r: GitLabRequest): Answer | undefined {
   if (!state) return undefined;
   const prefix = `/projects/${state.projectId}`;
   if (!r.path.startsWith(prefix)) return undefined;

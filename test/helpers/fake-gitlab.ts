@@ -67,6 +67,8 @@ export function discussionId(): string {
 export class FakeGitLab {
   readonly notes: FakeNote[] = [];
   readonly requests: GitLabRequest[] = [];
+  /** Requests that matched no endpoint this fake serves (all of which GitLab documents). */
+  readonly unrouted: string[] = [];
   interceptors: GitLabInterceptor[] = [];
   bot = { id: 990, username: "forgebot" };
   /** user id → access level; absent users get `defaultAccessLevel`, level 0 means "not a member" (404). */
@@ -277,7 +279,14 @@ export class FakeGitLab {
 
   #publishState(): GitLabPublishState | null {
     if (!this.repo) return null;
-    return { repo: this.repo, projectId: this.projectId, projectPath: this.projectPath, mergeRequests: this.openedMergeRequests, nextIid: () => this.nextIid++ };
+    return { repo: this.repo, projectId: this.projectId, projectPath: this.projectPath, mergeRequests: this.openedMergeRequests, nextIid: () => this.nextIid++, shapeRefusals: this.#shapeRefusals };
+  }
+
+  readonly #shapeRefusals: string[] = [];
+
+  /** Publishing requests refused for attributes GitLab does not document. */
+  shapeRefusals(): string[] {
+    return [...this.#shapeRefusals];
   }
 
   /** Merge requests the bot opened. */
@@ -334,6 +343,7 @@ export class FakeGitLab {
       note.deleted = true;
       return [204, undefined];
     }
+    this.unrouted.push(`${r.method} ${p}`);
     return [404, { message: `fake GitLab has no route for ${r.method} ${p}` }];
   }
 

@@ -58,6 +58,10 @@ export interface PublishForge {
   mergeRequestOf(number: number): OpenedCR | undefined;
   /** The commit-creating request's shape check: documented fields only, never a force. */
   readonly commitPath: RegExp;
+  /** Requests no endpoint of the fake answered (the fake serves only documented endpoints). */
+  unrouted(): string[];
+  /** Requests the fake refused for their fields (422 on GitHub, 400 on GitLab, for publishing endpoints). */
+  refusedForShape(): string[];
 }
 
 const REPLY = "forgebot:reply";
@@ -153,6 +157,14 @@ export class GitHubPublishForge implements PublishForge {
 
   makeReader(person: Person): void {
     this.fake.permissions.set(person.login, "read");
+  }
+
+  unrouted(): string[] {
+    return [...this.fake.unrouted];
+  }
+
+  refusedForShape(): string[] {
+    return this.fake.shapeRefusals();
   }
 
   intercept(match: (r: ForgeRequest) => boolean, answer: { status: number; body: unknown; apply?: boolean; once?: boolean }): void {
@@ -272,6 +284,14 @@ export class GitLabPublishForge implements PublishForge {
 
   makeReader(person: Person): void {
     this.fake.members.set(person.id, 20);
+  }
+
+  unrouted(): string[] {
+    return [...this.fake.unrouted];
+  }
+
+  refusedForShape(): string[] {
+    return this.fake.shapeRefusals();
   }
 
   intercept(match: (r: ForgeRequest) => boolean, answer: { status: number; body: unknown; apply?: boolean; once?: boolean }): void {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import nock from "nock";
@@ -82,6 +82,12 @@ export function publishScenarios(forge: PublishForge): void {
     forge.reset();
     model.requests.length = 0;
     model.script = publishScript();
+  });
+
+  // Every request went to an endpoint the forge documents, with the fields it documents.
+  afterEach(() => {
+    expect(forge.unrouted()).toEqual([]);
+    expect(forge.refusedForShape()).toEqual([]);
   });
 
   async function reply(thread: ThreadId, n: number, timeoutMs = 30_000): Promise<string> {
