@@ -79,7 +79,7 @@ export function createStepRunner(input: StepRunnerInput): PublishSteps {
       }
     },
 
-    write<T>(request: () => Promise<T>): Promise<T> {
+    async write<T>(request: () => Promise<T>): Promise<T> {
       throwIfAborted(signal);
       return request();
     },
