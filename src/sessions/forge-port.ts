@@ -269,9 +269,10 @@ export interface PublishSteps {
   /**
    * Runs one step. When an earlier attempt may have written already (a repeat), `find` is asked
    * first and what it finds is used instead of writing again; a result an earlier attempt
-   * recorded is returned as it is.
+   * recorded is returned as it is. `create` hands what it found after the forge refused a
+   * duplicate ("already exists") to `adopt`, so it counts as found, not made.
    */
-  run<T>(step: PublishStep, actions: { find?: () => Promise<T | null>; create: () => Promise<T> }): Promise<T>;
+  run<T>(step: PublishStep, actions: { find?: () => Promise<T | null>; create: (adopt: (found: T) => T) => Promise<T> }): Promise<T>;
   /** Every forge write request of a step goes through here (the write budget wraps it). */
   write<T>(request: () => Promise<T>): Promise<T>;
 }

@@ -461,6 +461,25 @@ export function publishScenarios(forge: PublishForge): void {
       }
     });
 
+    it("a duplicate refused after the first try was applied (\"Reference already exists\"): this session's own is adopted, counted as found", async () => {
+      const thread = nextIssue();
+      const main = forge.repo.branches.get("main")!;
+      const { sessionId } = await waitingChange(thread);
+      const branch = branchName(sessionId, REQUEST);
+      const [path, status, message, step] =
+        forge.name === "github"
+          ? [/\/git\/refs$/, 422, "Reference already exists", "branch"]
+          : [/\/repository\/commits$/, 400, `400 Bad request - A branch called '${branch}' already exists. Switch to that branch in order to make changes`, "commit"];
+      const before = await count(publishSteps, { forge: forge.name, step, outcome: "found_existing" });
+      forge.intercept((r) => r.method === "POST" && path.test(r.path), { status, body: { message }, apply: true });
+      await forge.mention(bot, thread, "@forgebot apply");
+      expect(await reply(thread, 2)).toContain(`Opened draft ${cr}`);
+      expect(forge.repo.forgebotBranches()).toEqual([branch]);
+      expect(commitsOn(branch, main)).toHaveLength(1);
+      expect(forge.openedChangeRequests()).toHaveLength(1);
+      expect(await count(publishSteps, { forge: forge.name, step, outcome: "found_existing" })).toBe(before + 1);
+    });
+
     it("a protected branch: `apply here` is refused before any write; a rule refusing forgebot's branch is said as the forge said it", async () => {
       forge.repo.branches.set("fix-sub", forge.repo.branches.get("main")!);
       forge.repo.protectedBranches.add("fix-sub");

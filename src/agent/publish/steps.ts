@@ -41,7 +41,7 @@ export function createStepRunner(input: StepRunnerInput): PublishSteps {
   const count = (step: PublishStep, outcome: "ok" | "found_existing" | "error") => publishSteps.inc({ forge, step, outcome });
 
   return {
-    async run<T>(step: PublishStep, actions: { find?: () => Promise<T | null>; create: () => Promise<T> }): Promise<T> {
+    async run<T>(step: PublishStep, actions: { find?: () => Promise<T | null>; create: (adopt: (found: T) => T) => Promise<T> }): Promise<T> {
       throwIfAborted(signal);
       const claim = await store.claimStep(sessionId, run, step);
       if (claim.result !== null && claim.result !== undefined) {
@@ -61,9 +61,13 @@ export function createStepRunner(input: StepRunnerInput): PublishSteps {
               return found;
             }
           }
-          const value = await actions.create();
+          let adopted = false;
+          const value = await actions.create((found) => {
+            adopted = true;
+            return found;
+          });
           await store.completeStep(sessionId, run, step, value);
-          count(step, "ok");
+          count(step, adopted ? "found_existing" : "ok");
           return value;
         } catch (err: unknown) {
           const delay = STEP_RETRY_DELAYS_MS[attempt];

@@ -152,7 +152,7 @@ export function createGitHubPublisher(octokit: Octokit, host: string): ChangePub
       });
       return steps.run("branch", {
         find: () => ours(thread, input.branch, input.marker),
-        create: async () => {
+        create: async (adopt) => {
           try {
             if (input.newBranch) await steps.write(() => call("create branch", () => octokit.rest.git.createRef({ ...parts, ref: `refs/heads/${input.branch}`, sha: commit.sha })));
             else await steps.write(() => call("update branch", () => octokit.rest.git.updateRef({ ...parts, ref: `heads/${input.branch}`, sha: commit.sha, force: false })));
@@ -162,7 +162,7 @@ export function createGitHubPublisher(octokit: Octokit, host: string): ChangePub
             if (status !== 422 && status !== 409) throw err;
             // "Reference already exists", "Update is not a fast forward": an earlier attempt may be there.
             const found = await ours(thread, input.branch, input.marker);
-            if (found) return found;
+            if (found) return adopt(found);
             const said = githubSaid(err);
             if (input.newBranch && /already exists/i.test(said)) throw new PublishRefusal(`a branch named \`${input.branch}\` already exists and holds no commit of this session`);
             if (/fast.?forward/i.test(said)) throw new PublishRefusal(`\`${input.branch}\` moved while the change was being published, and I never force-push`);
@@ -176,7 +176,7 @@ export function createGitHubPublisher(octokit: Octokit, host: string): ChangePub
       const parts = repoParts(thread);
       return steps.run("change_request", {
         find: () => findChangeRequest(thread, input.branch),
-        create: async () => {
+        create: async (adopt) => {
           const create = (draft: boolean) =>
             steps.write(() =>
               call("create pull request", () =>
@@ -191,7 +191,7 @@ export function createGitHubPublisher(octokit: Octokit, host: string): ChangePub
             const said = githubSaid(err);
             if (/already exists/i.test(said)) {
               const found = await findChangeRequest(thread, input.branch);
-              if (found) return found;
+              if (found) return adopt(found);
             }
             if (!/draft/i.test(said)) throw new PublishRefusal(`GitHub refused the pull request (${said || "422"})`);
             // Plans without draft pull requests: a normal one whose title says it is a draft.

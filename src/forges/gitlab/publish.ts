@@ -148,7 +148,7 @@ export function createGitLabPublisher(api: GitLabApi, projectId: string, host: s
       const actions = commitActions(input.files, lastCommit);
       return steps.run("commit", {
         find: () => ours(thread, input.branch, input.marker),
-        create: async () => {
+        create: async (adopt) => {
           try {
             const commit = await steps.write(() =>
               call<ApiCommit>("create commit", () => api.commits.create(projectId, input.branch, input.message, actions as never, input.newBranch ? { startSha: input.parentSha } : {})),
@@ -159,7 +159,7 @@ export function createGitLabPublisher(api: GitLabApi, projectId: string, host: s
             if (status === undefined || status >= 500 || status === 429) throw err;
             // A branch an earlier attempt made, or a file it changed: that attempt's commit may be there.
             const found = await ours(thread, input.branch, input.marker);
-            if (found) return found;
+            if (found) return adopt(found);
             const said = gitlabSaid(err);
             if (input.newBranch && /already exists/i.test(said) && /branch/i.test(said)) throw new PublishRefusal(`a branch named \`${input.branch}\` already exists and holds no commit of this session`);
             if (/changed since|has been changed|was changed/i.test(said)) throw new PublishRefusal(`a file of the change was changed on \`${input.branch}\` while it was being published, and I never overwrite`);
@@ -173,7 +173,7 @@ export function createGitLabPublisher(api: GitLabApi, projectId: string, host: s
     async openChangeRequest(thread, input, steps) {
       return steps.run("change_request", {
         find: () => findChangeRequest(thread, input.branch),
-        create: async () => {
+        create: async (adopt) => {
           try {
             const mr = await steps.write(() =>
               call<ApiMergeRequest>("create merge request", () =>
@@ -186,7 +186,7 @@ export function createGitLabPublisher(api: GitLabApi, projectId: string, host: s
             if (status === undefined || status >= 500 || status === 429) throw err;
             // 409: "Another open merge request already exists for this source branch".
             const found = await findChangeRequest(thread, input.branch);
-            if (found) return found;
+            if (found) return adopt(found);
             const said = gitlabSaid(err);
             throw new PublishRefusal(`GitLab refused the merge request${said ? ` (${said})` : ` (${status})`}`);
           }

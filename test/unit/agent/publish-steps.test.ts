@@ -99,3 +99,14 @@ describe("publish steps", () => {
     expect(wrote).toBe(false);
   });
 });
+
+describe("a duplicate the forge refused", () => {
+  it("counts as found, not made, when the step adopts what it then found (a 422 \"Reference already exists\")", async () => {
+    const store = new MemoryPublishStore();
+    const before = { found: await counted("branch", "found_existing"), ok: await counted("branch", "ok") };
+    const result = await runner(store).run("branch", { create: async (adopt) => adopt({ sha: "theirs-was-ours" }) });
+    expect(result).toEqual({ sha: "theirs-was-ours" });
+    expect(await counted("branch", "found_existing")).toBe(before.found + 1);
+    expect(await counted("branch", "ok")).toBe(before.ok);
+  });
+});

@@ -235,7 +235,7 @@ describe("write budget", () => {
     };
     const forge: Forge = { name: "github", profile: {} as Forge["profile"], clientFor: async () => ({ publish }) as unknown as ForgeClient };
     const budgeted = await withWriteBudget(forge, budget, () => "scope-1").clientFor(issue);
-    const steps: PublishSteps = { run: (_step, actions) => actions.create(), write: (request) => request() };
+    const steps: PublishSteps = { run: (_step, actions) => actions.create((found) => found), write: (request) => request() };
     await budgeted.publish!.defaultBranch(issue);
     await budgeted.publish!.pushCommit(issue, { branch: "b", newBranch: true, parentSha: "p", files: [], message: "m", marker: "m" }, steps);
     await budgeted.publish!.openChangeRequest(issue, { branch: "b", base: "main", title: "t", body: "" }, steps);
