@@ -369,6 +369,23 @@ export function publishScenarios(forge: PublishForge): void {
     });
   });
 
+  if (forge.name === "github") {
+    describe("a repository whose plan has no draft pull requests", () => {
+      it("gets a normal pull request titled \"[Draft] …\", and the reply says why", async () => {
+        (forge as unknown as { fake: { draftPullRequests: boolean } }).fake.draftPullRequests = false;
+        const thread = nextIssue();
+        await waitingChange(thread);
+        await forge.mention(bot, thread, "@forgebot apply");
+        const published = await reply(thread, 2);
+        const [change, ...others] = forge.openedChangeRequests();
+        expect(others).toEqual([]);
+        expect(change).toMatchObject({ title: "[Draft] Make sub subtract and export it from src/index.js", draft: false });
+        expect(published).toContain(`Opened pull request #${change!.number}: `);
+        expect(published).toContain("This repository does not offer draft pull requests, so its title marks it as a draft instead.");
+      });
+    });
+  }
+
   describe(`bad input on ${forge.name}`, () => {
     it("`apply` with no change waiting: one note saying so, nothing created", async () => {
       const thread = nextIssue();

@@ -1,21 +1,17 @@
 import type { FlowContext, FlowOutcome } from "../../sessions/flow.js";
 import type { ChangePublisher, ThreadRef } from "../../sessions/forge-port.js";
-import type { SessionUsage, Session, SessionApproval } from "../../sessions/session.js";
+import type { SessionStore } from "../../sessions/ports.js";
+import { approvalLine } from "../../sessions/publish-notes.js";
+import type { Session, SessionApproval, SessionUsage } from "../../sessions/session.js";
 import { changePolicy, type ChangePolicy } from "../../workspace/policy.js";
-import type { StoredPatch } from "../../workspace/store.js";
-
-import { removeWorkspace, type Workspace } from "../../workspace/workspace.js";
-import { chainOf } from "../checkpoints.js";
+import type { StoredPatch, WorkspaceStore } from "../../workspace/store.js";
+import { removeWorkspace, type Workspace, type WorkspaceSettings } from "../../workspace/workspace.js";
+import { chainOf, type CheckpointStore } from "../checkpoints.js";
+import { approvalTarget } from "../publish/plan.js";
 import { publishChange, type PublishDeps, type PublishOutcome } from "../publish/publish.js";
 import type { PublishStore } from "../publish/store.js";
-import { approvalTarget } from "../publish/plan.js";
 import { loadRepoSettings } from "../repo-settings.js";
 import { rebuildState } from "../state.js";
-import { approvalLine } from "../../sessions/publish-notes.js";
-import type { SessionStore } from "../../sessions/ports.js";
-import type { WorkspaceStore } from "../../workspace/store.js";
-import type { WorkspaceSettings } from "../../workspace/workspace.js";
-import type { CheckpointStore } from "../checkpoints.js";
 
 /**
  * How a change session's patch is approved and published. A non-empty patch waits for
@@ -136,9 +132,10 @@ export async function publishApproved(p: Publishing, approval: SessionApproval):
     await removeWorkspace(p.deps.workspaces, p.session.id);
     return { kind: "finished", markdown: "There is no change to publish: this session changed no files." };
   }
-  const publisher = p.context.forge.publish;
+  const publisher = p.context.forge.publish!;
   const thread = p.session.callbackContext.thread;
-  const settings = publisher ? await publishSettings(publisher, p.context, thread, patch.baseSha, p.deps.publishing.approval) : { protectedGlobs: [] };
+  // The rules as they are now: a repository may have protected more since the change was made.
+  const settings = await publishSettings(publisher, p.context, thread, patch.baseSha, p.deps.publishing.approval);
   const policy = changePolicy(p.deps.change, settings.protectedGlobs);
   const outcome = await publish(p, patch, approval, policy, await closingSummary(p.deps, p.session.id));
   return asFlowOutcome(p, outcome, outcome.text, undefined);
