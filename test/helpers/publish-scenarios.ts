@@ -187,6 +187,7 @@ export function publishScenarios(forge: PublishForge): void {
       expect(page).toContain(`Opened draft ${cr} ${ref}`);
       expect(page).toContain(`<code>${branch}</code>`);
       expect(page).toContain(`<code>${commit!.sha.slice(0, 12)}</code>`);
+      expect(page).toContain(`Published as ${ref}`);
     });
 
     it(`${cr} thread → a stacked ${cr} on its head branch`, async () => {
