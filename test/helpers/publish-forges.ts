@@ -54,10 +54,6 @@ export interface PublishForge {
   makeReader(person: Person): void;
   /** Answers `answer` instead of the fake when `match` says so (after letting the fake apply it when `apply`). */
   intercept(match: (r: ForgeRequest) => boolean, answer: { status: number; body: unknown; apply?: boolean; once?: boolean }): void;
-  /** Whether the change request is the head branch's only open one, and points at branch `head`. */
-  mergeRequestOf(number: number): OpenedCR | undefined;
-  /** The commit-creating request's shape check: documented fields only, never a force. */
-  readonly commitPath: RegExp;
   /** Requests no endpoint of the fake answered (the fake serves only documented endpoints). */
   unrouted(): string[];
   /** Requests the fake refused for their fields (422 on GitHub, 400 on GitLab, for publishing endpoints). */
@@ -72,7 +68,6 @@ export class GitHubPublishForge implements PublishForge {
   readonly changeRequestName = "pull request";
   readonly repositoryActor = "github:repo:codertocat/hello-world";
   readonly requester: Person = { id: 21031067, login: "Codertocat" };
-  readonly commitPath = /\/git\/(blobs|trees|commits|refs)/;
   fake = new FakeGitHub();
   repo = FakeRepo.from(CHANGE_REPO);
   #comment = 7_100_000;
@@ -144,10 +139,6 @@ export class GitHubPublishForge implements PublishForge {
     return this.fake.openedPulls().map((p) => ({ number: p.number, title: p.title, body: p.body, head: p.head.ref, base: p.base.ref, draft: p.draft, removeSourceBranch: null }));
   }
 
-  mergeRequestOf(number: number): OpenedCR | undefined {
-    return this.openedChangeRequests().find((c) => c.number === number);
-  }
-
   repoWrites(): ForgeRequest[] {
     return this.fake
       .writes()
@@ -190,7 +181,6 @@ export class GitLabPublishForge implements PublishForge {
   readonly changeRequestName = "merge request";
   readonly repositoryActor = "gitlab:project:gitlab-org/gitlab-test";
   readonly requester: Person = { id: 1, login: "root" };
-  readonly commitPath = /\/repository\/commits$/;
   fake = new FakeGitLab();
   repo = FakeRepo.from(CHANGE_REPO);
   #note = 61_000;
@@ -269,10 +259,6 @@ export class GitLabPublishForge implements PublishForge {
 
   openedChangeRequests(): OpenedCR[] {
     return this.fake.botMergeRequests().map((m) => ({ number: m.iid, title: m.title, body: m.description, head: m.sourceBranch, base: m.targetBranch, draft: /^draft:/i.test(m.title), removeSourceBranch: m.removeSourceBranch }));
-  }
-
-  mergeRequestOf(number: number): OpenedCR | undefined {
-    return this.openedChangeRequests().find((c) => c.number === number);
   }
 
   repoWrites(): ForgeRequest[] {
