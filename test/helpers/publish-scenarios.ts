@@ -498,6 +498,27 @@ export function publishScenarios(forge: PublishForge): void {
       expect(await count(publishSteps, { forge: forge.name, step, outcome: "found_existing" })).toBe(before + 1);
     });
 
+    it("the forge refuses the bot's own access (403): publishing failed, the change waits, and `apply` again publishes it once", async () => {
+      const thread = nextIssue();
+      const main = forge.repo.branches.get("main")!;
+      const { sessionId } = await waitingChange(thread);
+      const before = await count(publishes, { forge: forge.name, outcome: "failed" });
+      const path = forge.name === "github" ? /\/git\/trees$/ : /\/repository\/commits$/;
+      forge.intercept((r) => r.method === "POST" && path.test(r.path), { status: 403, body: { message: forge.name === "github" ? "Resource not accessible by integration" : "403 Forbidden" } });
+      await forge.mention(bot, thread, "@forgebot apply");
+      const failed = await reply(thread, 2);
+      expect(failed).toMatch(/^Publishing failed: Git(Hub|Lab) create (tree|commit) failed \(403\)\./);
+      expect(failed).toContain("reply `@forgebot apply` to try again");
+      await statusIs(thread, "plan_approval_required");
+      expect(forge.repo.forgebotBranches()).toEqual([]);
+      expect(await count(publishes, { forge: forge.name, outcome: "failed" })).toBe(before + 1);
+
+      await forge.mention(bot, thread, "@forgebot apply");
+      expect(await reply(thread, 3)).toContain(`Opened draft ${cr}`);
+      expect(commitsOn(branchName(sessionId, REQUEST), main)).toHaveLength(1);
+      expect(forge.openedChangeRequests()).toHaveLength(1);
+    });
+
     it("a protected branch: `apply here` is refused before any write; a rule refusing forgebot's branch is said as the forge said it", async () => {
       forge.repo.branches.set("fix-sub", forge.repo.branches.get("main")!);
       forge.repo.protectedBranches.add("fix-sub");

@@ -163,6 +163,8 @@ export function createGitLabPublisher(api: GitLabApi, projectId: string, host: s
             const said = gitlabSaid(err);
             if (input.newBranch && /already exists/i.test(said) && /branch/i.test(said)) throw new PublishRefusal(`a branch named \`${input.branch}\` already exists and holds no commit of this session`);
             if (/changed since|has been changed|was changed/i.test(said)) throw new PublishRefusal(`a file of the change was changed on \`${input.branch}\` while it was being published, and I never overwrite`);
+            // A 403 without a branch rule behind it is the bot's own access (token, role): a failure to fix, not a refusal.
+            if (status === 403 && !/push into this branch|protected/i.test(said)) throw err;
             if (status === 403 || status === 400 || status === 422 || status === 409) throw new PublishRefusal(`GitLab refused the commit on \`${input.branch}\`${said ? ` (${said})` : ""}`);
             throw err;
           }
