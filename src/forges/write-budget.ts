@@ -245,8 +245,8 @@ export function noteKind(body: string): WriteKind {
 
 /**
  * The same forge, with every note post and delete, every review, and every write request of a
- * publish, going through the write budget under `scopeOf`. A review is one write: one request on GitHub; on GitLab its drafts
- * notify nobody until the one publish that makes them a review.
+ * publish, going through the write budget under `scopeOf`. A review is one write: one request on
+ * GitHub; on GitLab its drafts notify nobody until the one publish that makes them a review.
  */
 export function withWriteBudget(forge: Forge, budget: WriteBudget, scopeOf: (thread: ThreadRef) => string): Forge {
   return {
