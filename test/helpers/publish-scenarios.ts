@@ -397,6 +397,27 @@ export function publishScenarios(forge: PublishForge): void {
       expect(model.requests).toHaveLength(0);
     });
 
+    it("`apply` while the session is still making its change: one note saying so, and the change then waits as usual", async () => {
+      const thread = nextIssue();
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const script = publishScript();
+      model.script = async (r) => {
+        if (r.toolResults === 0) await gate;
+        return script(r);
+      };
+      await forge.mention(bot, thread, `@forgebot change ${REQUEST}`);
+      const working = await waitFor("the session to be running", async () => ((await sessionOf(thread))?.status === "running" ? sessionOf(thread) : null));
+      await waitFor("the model to be asked", () => model.requests.length > 0);
+      await forge.mention(bot, thread, "@forgebot apply");
+      const notice = await waitFor("notice", () => forge.notices(thread)[0]);
+      expect(notice.split("\n")[0]).toBe(`Session ${working.id} is still working on its change; reply \`@forgebot apply\` once it shows the diff.`);
+      release();
+      expect(await reply(thread, 1)).toContain("Reply `@forgebot apply`");
+      await statusIs(thread, "plan_approval_required");
+      expect(forge.repoWrites()).toEqual([]);
+    });
+
     it("`apply` from a reader: one note saying why, and the change keeps waiting", async () => {
       const thread = nextIssue();
       await waitingChange(thread);
