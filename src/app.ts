@@ -33,6 +33,7 @@ import { migrate } from "./storage/migrate.js";
 import { createPool, type Db } from "./storage/pool.js";
 import { createReaperStore } from "./storage/reaper-store.js";
 import { createReconcilerStore } from "./storage/reconciler-store.js";
+import { createPublishStore } from "./storage/publish-store.js";
 import { createReviewStore } from "./storage/review-store.js";
 import { createSessionStore } from "./storage/session-store.js";
 import { createWorkspaceStore } from "./storage/workspace-store.js";
@@ -164,6 +165,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     },
   };
   const workspaceStore = createWorkspaceStore(db);
+  const publishStore = createPublishStore(db);
   // Workers check at start that commands can be sandboxed here; a web process runs none.
   const sandbox = await createSandbox(
     {
@@ -198,6 +200,8 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       // A chat that never asked for a change is no refusal: offering the switch counts nothing.
       offerSwitch: (session) => flags.isEnabled("code_changes", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
       patchUrl: (id) => sessionPatchUrl(config.publicUrl, linkSecret, id),
+      // Approved changes become a branch, a commit and a draft pull/merge request (CHANGE_APPROVAL).
+      publishing: { store: publishStore, approval: config.change.approval, sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
       async switchSession(session, request) {
         await sessions.addEvent(session.id, "flow_switched", { from: session.flow, to: "change", request: request.slice(0, 2000), run: session.runSeq });
         return sessions.update(session.id, { flow: "change" });
@@ -215,6 +219,11 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     metrics: lifecycleMetrics,
     retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },
     changePolicy,
+    // A mention in a change request forgebot opened continues the change that opened it.
+    publications: {
+      findPublished: (thread) =>
+        thread.kind === "change_request" ? publishStore.findPublished({ forge: thread.forge, host: thread.host, repoId: thread.repoId, number: thread.number }) : Promise.resolve(null),
+    },
     log,
     ...(options.stopPollMs ? { stopPollMs: options.stopPollMs } : {}),
   };

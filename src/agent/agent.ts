@@ -84,6 +84,8 @@ export type AgentTask = {
   tools: ToolSet;
   /** Whether the thread's earlier sessions are the model's memory (default true). */
   memory?: boolean;
+  /** Other conversations whose sessions are memory too (a follow-up's origin thread). */
+  memoryFrom?: readonly string[];
   steps?: StepHooks;
 };
 
@@ -178,7 +180,7 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
   let memory: ModelMessage[];
   const memoryTokens = task.memory === false ? 0 : limits.memoryTokens;
   if (!state.started) {
-    const collected = await collectMemory(deps.checkpoints, session, memoryTokens);
+    const collected = await collectMemory(deps.checkpoints, session, memoryTokens, task.memoryFrom);
     memory = collected.messages;
     await write({ kind: "start", run, messages: [{ role: "user", content: task.request }], history: collected.refs });
   } else {

@@ -64,14 +64,21 @@ export function fitToBudget(messages: readonly ModelMessage[], budget: number): 
 
 export type Memory = { refs: HistoryRef[]; messages: ModelMessage[] };
 
-/** Picks the earlier sessions of the conversation that fit the budget (for a new session). */
+/**
+ * Picks the earlier sessions of the conversation that fit the budget (for a new session), and of
+ * the conversations in `alsoFrom` (a follow-up in a change request forgebot opened continues the
+ * thread that asked for it).
+ */
 export async function collectMemory(
   store: CheckpointStore,
   session: { id: number; conversationKey: string },
   budget: number,
+  alsoFrom: readonly string[] = [],
 ): Promise<Memory> {
   if (budget <= 0) return { refs: [], messages: [] };
-  const earlier = await store.listEarlierSessions(session.conversationKey, session.id, MAX_SESSIONS);
+  const keys = [session.conversationKey, ...alsoFrom.filter((k) => k !== session.conversationKey)];
+  const lists = await Promise.all(keys.map((key) => store.listEarlierSessions(key, session.id, MAX_SESSIONS)));
+  const earlier = lists.flat().sort((a, b) => b.id - a.id).slice(0, MAX_SESSIONS);
   const picked: { ref: HistoryRef; messages: ModelMessage[] }[] = [];
   let used = 0;
   for (const s of earlier) {

@@ -130,8 +130,8 @@ export type Config = Readonly<{
   workspace: { dir: string; maxBytes: number };
   /** How `run` executes commands (`SANDBOX`), and its wall-clock limit per command. */
   sandbox: { mode: "bwrap" | "off"; commandTimeoutMs: number };
-  /** What one change session may change: files and patch bytes. */
-  change: { maxFiles: number; maxPatchBytes: number };
+  /** What one change session may change (files, patch bytes), and whether it waits for `@forgebot apply` (CHANGE_APPROVAL). */
+  change: { maxFiles: number; maxPatchBytes: number; approval: "always" | "never" };
   /** The environment as given, for libraries that resolve their own key variables (MODELS_FILE). */
   env: Readonly<Record<string, string | undefined>>;
 }>;
@@ -290,7 +290,7 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
       maxBytes: env.WORKSPACE_MAX_BYTES,
     },
     sandbox: { mode: env.SANDBOX, commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS },
-    change: { maxFiles: env.CHANGE_MAX_FILES, maxPatchBytes: env.CHANGE_MAX_PATCH_BYTES },
+    change: { maxFiles: env.CHANGE_MAX_FILES, maxPatchBytes: env.CHANGE_MAX_PATCH_BYTES, approval: env.CHANGE_APPROVAL },
     env: Object.freeze({ ...raw }),
   });
 }

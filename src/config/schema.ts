@@ -145,6 +145,8 @@ export const envSchema = z.object({
   /** Most files one change session may change, and the largest patch it may produce. */
   CHANGE_MAX_FILES: intInRange(1, 100_000, 100),
   CHANGE_MAX_PATCH_BYTES: intInRange(1024, 1024 * 1024 * 1024, 1024 * 1024),
+  /** Whether a change waits for `@forgebot apply` before it is published (`always`) or is published at once (`never`). */
+  CHANGE_APPROVAL: z.enum(["always", "never"], { message: "expects always or never" }).default("always"),
   /** `test` makes checking an undefined feature flag an error instead of a logged warning. */
   NODE_ENV: optionalString,
 });

@@ -1,11 +1,12 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { forgeWrites, forgeWriteWait, rateLimitResponses } from "../metrics/writes.js";
-import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type ThreadRef } from "../sessions/forge-port.js";
+import { ForgeApiError, type Forge, type ForgeClient, type ForgeName, type PublishSteps, type ThreadRef } from "../sessions/forge-port.js";
 import { markerKind } from "../sessions/notes.js";
 import { createLocalWindowLog, createRedisWindowLog, type Window, type WindowLog } from "./sliding-window.js";
 
-export type WriteKind = "started_note" | "reply" | "notice" | "review" | "delete";
+/** `commit`: a publish's blobs, tree, commit and branch writes; `change_request`: its draft pull/merge request. */
+export type WriteKind = "started_note" | "reply" | "notice" | "review" | "delete" | "commit" | "change_request";
 
 /** Where a write is counted: a forge, and the scope its limits apply to (an installation, a bot user). */
 export type WriteTarget = { forge: ForgeName; scope: string };
@@ -23,7 +24,7 @@ export interface WriteBudget {
 export type ForgeLimits = { perMinute: number; perHour: number | null; deletesPerMinute: number };
 
 /** Lower runs first: a late started note is what users see; a late delete is cosmetic. */
-const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, review: 4, delete: 6 };
+const PRIORITY: Record<WriteKind, number> = { started_note: 1, notice: 2, reply: 3, review: 4, commit: 5, change_request: 5, delete: 6 };
 /** Kinds that may use the whole window (deletes have a lane of their own); the rest leave a reserve for them (see RESERVE). */
 const URGENT: ReadonlySet<WriteKind> = new Set(["started_note", "notice", "delete"]);
 /**
@@ -238,9 +239,9 @@ export function noteKind(body: string): WriteKind {
 }
 
 /**
- * The same forge, with every note post and delete, and every review, going through the write
- * budget under `scopeOf`. A review is one write: one request on GitHub; on GitLab its drafts
- * notify nobody until the one publish that makes them a review.
+ * The same forge, with every note post and delete, every review, and every write request of a
+ * publish, going through the write budget under `scopeOf`. A review is one write: one request on
+ * GitHub; on GitLab its drafts notify nobody until the one publish that makes them a review.
  */
 export function withWriteBudget(forge: Forge, budget: WriteBudget, scopeOf: (thread: ThreadRef) => string): Forge {
   return {
@@ -256,6 +257,19 @@ export function withWriteBudget(forge: Forge, budget: WriteBudget, scopeOf: (thr
       };
       const postReview = client.postReview?.bind(client);
       if (postReview) budgeted.postReview = (t, draft) => budget.run(target(t), "review", () => postReview(t, draft));
+      const publish = client.publish;
+      if (publish) {
+        // Each forge write request of a publish step is one write of the budget: content-creating, not urgent.
+        const gated = (t: ThreadRef, kind: WriteKind, steps: PublishSteps): PublishSteps => ({
+          run: (step, actions) => steps.run(step, actions),
+          write: (request) => steps.write(() => budget.run(target(t), kind, request)),
+        });
+        budgeted.publish = {
+          ...publish,
+          pushCommit: (t, input, steps) => publish.pushCommit(t, input, gated(t, "commit", steps)),
+          openChangeRequest: (t, input, steps) => publish.openChangeRequest(t, input, gated(t, "change_request", steps)),
+        };
+      }
       return budgeted;
     },
   };

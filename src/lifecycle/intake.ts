@@ -7,13 +7,16 @@ import type { LifecycleDeps, StoredMention } from "../sessions/ports.js";
 import { conversationKey, type NewSession, type Session } from "../sessions/session.js";
 import { isTerminal } from "../sessions/state-machine.js";
 import { truncate } from "../sessions/text.js";
+import { applyDeniedMarker, applyDeniedNote } from "../sessions/publish-notes.js";
+import { applyFromMention } from "./apply.js";
+import { startFollowUp } from "./follow-up.js";
 import { ensureNote } from "./notes.js";
 import { commandTrigger, retrySession } from "./retry.js";
 import { startSession } from "./start.js";
 import { stopFromMention } from "./stop.js";
 
 /** The flow a new session of a command runs, where its name differs from the command's. */
-const FLOW_OF: Partial<Record<Command, string>> = {};
+const FLOW_OF: Partial<Record<Command, string>> = { apply: "change" };
 
 /** Longest request a session keeps (characters); longer ones are cut and say so. */
 export const MAX_PROMPT_CHARS = 20_000;
@@ -81,7 +84,7 @@ async function resumeWaitingSession(deps: LifecycleDeps, stored: StoredMention, 
       callbackContext: { ...context, triggerCreatedAt: mention.createdAt, inputs },
     });
   }
-  if (session.status === "input_required") {
+  if (session.status === "input_required" || session.status === "plan_approval_required") {
     session = await deps.sessions.transition(session.id, "resume", { run: session.runSeq, by: mention.actor.login });
   }
   await startSession(deps, session, client, stored.receivedAt);
@@ -105,6 +108,17 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
 
   if (!(await client.canUseBot(mention.actor))) {
     const threadKey = conversationKey(mention.thread);
+    // An `apply` from a reader publishes nothing; it is told so once per thread.
+    if (parseCommand(parseMention(mention.body, handle) ?? "").command === "apply") {
+      if (await deps.deliveries.claimPermissionNotice(mention.forge, `${threadKey}:apply`, mention.actor.id)) {
+        const { profile } = forge;
+        const body = applyDeniedNote({ mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId: mention.actor.id });
+        await ensureNote(client, mention.thread, applyDeniedMarker(mention.actor.id), body);
+      }
+      log.info({ actor: mention.actor.login }, "apply from a user without write access ignored");
+      await deps.deliveries.markProcessed(deliveryId, "denied");
+      return;
+    }
     if (await deps.deliveries.claimPermissionNotice(mention.forge, threadKey, mention.actor.id)) {
       const { profile } = forge;
       const body = permissionNote({ mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId: mention.actor.id });
@@ -145,6 +159,12 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
     return;
   }
 
+  if (parsed.command === "apply") {
+    const appliedId = await applyFromMention(deps, stored, client, parsed.modifier === "here");
+    await deps.deliveries.markProcessed(deliveryId, appliedId === undefined ? "apply_refused" : "applied", appliedId);
+    return;
+  }
+
   if (parsed.command === "review" && mention.thread.kind === "issue") {
     // One fixed line, once per delivery; no session, no model call.
     const body = reviewOnIssueNote(forge.profile.changeRequestName, stored.deliveryKey);
@@ -170,6 +190,15 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
     origin: "mention",
     ...(parsed.modifier ? { modifier: parsed.modifier } : {}),
   });
+
+  // In a change request forgebot opened, free text continues the change that opened it.
+  if (parsed.command === "chat") {
+    const followUp = await startFollowUp(deps, stored, client, input);
+    if (followUp) {
+      await deps.deliveries.markProcessed(deliveryId, "accepted", followUp.id);
+      return;
+    }
+  }
 
   const { session, created } = await deps.sessions.createSession(input);
   if (created) log.info({ sessionId: session.id, flow: session.flow }, "session created");

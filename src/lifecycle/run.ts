@@ -83,6 +83,7 @@ export async function runSession(deps: LifecycleDeps, sessionId: number, run: nu
     const usage = { ...session.usage, ...outcome.usage, durationMs: Date.now() - session.createdAt.getTime() };
     // The outcome and the status change in one statement; a session stopped meanwhile keeps neither.
     if (outcome.kind === "finished") ended = await deps.sessions.transition(sessionId, "finish", {}, { result: outcome.markdown, usage });
+    else if (outcome.kind === "plan_approval_required") ended = await deps.sessions.transition(sessionId, "require_plan_approval", {}, { result: outcome.markdown, usage });
     else ended = await deps.sessions.transition(sessionId, "require_input", {}, { result: outcome.question, usage });
   } catch (err: unknown) {
     const reason = controller.signal.reason ?? err;

@@ -24,6 +24,8 @@ export type ChangeResultInput = {
   patchUrl: string;
   /** Lines added at the end (a bad `.forgebot.yml`, commands not available, …). */
   notes: readonly string[];
+  /** What happens next, right after the diff (how to approve it, or where it was published). */
+  action?: string | undefined;
   /** Characters the result may take (the forge's note limit minus what the reply adds). */
   maxChars: number;
 };
@@ -68,11 +70,11 @@ export function changeResultText(input: ChangeResultInput): string {
     `curl -fsSL '${input.patchUrl}' | git apply`,
     "```",
   ].join("\n");
-  const around = [summary, commands, stat, apply, ...input.notes].filter(Boolean).join("\n\n");
+  const around = [summary, commands, stat, input.action, apply, ...input.notes].filter(Boolean).join("\n\n");
   // The diff is folded away, and is what gets cut when the note would be too long.
   const room = input.maxChars - around.length - 300;
   const fence = fenceFor(patch.diff);
   const shown = room > 200 ? truncate(patch.diff, room, "characters of the diff; the whole patch is on the session page") : "[the diff is too long for a note; the whole patch is on the session page]";
   const details = `<details><summary>Diff (${plural(patch.diff.split("\n").length, "line")})</summary>\n\n${fence}diff\n${shown}\n${fence}\n\n</details>`;
-  return truncate([summary, commands, stat, details, apply, ...input.notes].filter(Boolean).join("\n\n"), input.maxChars, "characters of the answer");
+  return truncate([summary, commands, stat, details, input.action, apply, ...input.notes].filter(Boolean).join("\n\n"), input.maxChars, "characters of the answer");
 }

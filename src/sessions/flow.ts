@@ -4,7 +4,9 @@ import type { Session, SessionUsage } from "./session.js";
 
 export type FlowOutcome =
   | { kind: "finished"; markdown: string; usage?: SessionUsage }
-  | { kind: "input_required"; question: string; usage?: SessionUsage };
+  | { kind: "input_required"; question: string; usage?: SessionUsage }
+  /** A change waits for `@forgebot apply`: `markdown` shows it and says how to approve. */
+  | { kind: "plan_approval_required"; markdown: string; usage?: SessionUsage };
 
 export type FlowContext = {
   /** Aborted when the session is stopped or the worker shuts down. */

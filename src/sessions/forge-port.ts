@@ -220,6 +220,104 @@ export interface RepositoryArchive {
   download(thread: ThreadRef, sha: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }
 
+/**
+ * Publishing a change session's patch through the forge's API (no git credentials anywhere): an
+ * optional capability. Reads tell where a change can go; the two writes each run their forge
+ * requests as named steps (`PublishSteps`), so the caller records intents, counts outcomes and,
+ * on a repeated attempt, lets a step find its own earlier write before writing again.
+ */
+
+/** One file of a change to publish, with its new content (null for a deletion). */
+export type PublishFile = {
+  path: string;
+  /** The path before a rename. */
+  oldPath: string | null;
+  status: "added" | "modified" | "deleted" | "renamed" | "type_changed";
+  /** Git modes: 100644, 100755, 120000 (symlink); "000000" when absent. */
+  oldMode: string;
+  newMode: string;
+  content: Uint8Array | null;
+};
+
+/** A branch's head as the forge reports it. */
+export type BranchHead = {
+  name: string;
+  sha: string;
+  /** The head commit's message: a repeated publish recognizes its own commit by a line in it. */
+  message: string;
+  protected: boolean;
+  /** The head commit's page, when the forge says. */
+  url: string | null;
+};
+
+/** The branches of the change request a thread is. */
+export type ChangeRequestBranches = {
+  headBranch: string;
+  headSha: string;
+  /** The branch it merges into. */
+  baseBranch: string;
+  /** The head branch lives in another repository (a fork): forgebot cannot write it. */
+  fork: boolean;
+  open: boolean;
+};
+
+/** The named steps of a publish (the `step` label of forgebot_publish_steps_total). */
+export type PublishStep = "blobs" | "tree" | "commit" | "branch" | "change_request";
+
+/** How a publisher runs its forge requests: named, repeat-safe steps, each write through `write`. */
+export interface PublishSteps {
+  /**
+   * Runs one step. When an earlier attempt may have written already (a repeat), `find` is asked
+   * first and what it finds is used instead of writing again; a result an earlier attempt
+   * recorded is returned as it is. `create` hands what it found after the forge refused a
+   * duplicate ("already exists") to `adopt`, so it counts as found, not made.
+   */
+  run<T>(step: PublishStep, actions: { find?: () => Promise<T | null>; create: (adopt: (found: T) => T) => Promise<T> }): Promise<T>;
+  /** Every forge write request of a step goes through here (the write budget wraps it). */
+  write<T>(request: () => Promise<T>): Promise<T>;
+}
+
+export type CommitInput = {
+  branch: string;
+  /** Create `branch` at the new commit, or move the existing one forward from `parentSha` (never forced). */
+  newBranch: boolean;
+  parentSha: string;
+  files: readonly PublishFile[];
+  message: string;
+  /** A line of `message` that tells this publish's commit from any other. */
+  marker: string;
+};
+
+export type PublishedCommit = { sha: string; url: string | null };
+
+export type ChangeRequestInput = { branch: string; base: string; title: string; body: string };
+
+export type OpenedChangeRequest = { number: number; url: string | null; title: string; draft: boolean };
+
+/**
+ * The forge refused a publish for a reason the requester can act on (a protected branch, a branch
+ * that moved, a rule of the repository); the message says which, as the reply can show it.
+ */
+export class PublishRefusal extends Error {
+  override name = "PublishRefusal";
+}
+
+export interface ChangePublisher {
+  defaultBranch(thread: ThreadRef): Promise<string>;
+  /** The thread's change request (change request threads only). */
+  changeRequestBranches(thread: ThreadRef): Promise<ChangeRequestBranches>;
+  /** The branch's head, or null when there is no such branch. */
+  findBranch(thread: ThreadRef, name: string): Promise<BranchHead | null>;
+  /** The change request whose head is `branch`, in any state, or null. */
+  findChangeRequest(thread: ThreadRef, branch: string): Promise<OpenedChangeRequest | null>;
+  /** The `Co-authored-by:` value for `actor`: their name and the forge's noreply address. */
+  coAuthor(actor: Actor): string;
+  /** One commit with `files` on `parentSha`, then `branch` created at it or moved to it. */
+  pushCommit(thread: ThreadRef, input: CommitInput, steps: PublishSteps): Promise<PublishedCommit>;
+  /** A draft change request from `branch` into `base` (a normal one titled as a draft where drafts are not offered). */
+  openChangeRequest(thread: ThreadRef, input: ChangeRequestInput, steps: PublishSteps): Promise<OpenedChangeRequest>;
+}
+
 /** The client for one repository/project, authenticated as the bot. */
 export interface ForgeClient {
   /** True when the actor may spend (GitHub: admin/maintain/write; GitLab: access level ≥ Developer). */
@@ -259,6 +357,8 @@ export interface ForgeClient {
   findReview?(thread: ThreadRef, draft: ReviewDraft): Promise<PostedReview | null>;
   /** Snapshots of the repository for change sessions' workspaces. */
   archive?: RepositoryArchive;
+  /** Publishing change sessions' patches as a branch, a commit and a draft change request. */
+  publish?: ChangePublisher;
 }
 
 /**

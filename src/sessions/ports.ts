@@ -1,4 +1,4 @@
-import type { Forge, ForgeName, ForgeProfile, MentionEvent } from "./forge-port.js";
+import type { Forge, ForgeName, ForgeProfile, MentionEvent, ThreadRef } from "./forge-port.js";
 import type { Flow } from "./flow.js";
 import type { Logger } from "./logger.js";
 import type { NewSession, Session, SessionOrigin, SessionUsage } from "./session.js";
@@ -171,6 +171,15 @@ export type RetryPolicy = { retryAllowed(subject: FlagSubject): Promise<boolean>
 /** Who may start change sessions: the `code_changes` flag, for the user or the repository. */
 export type ChangePolicy = { changesAllowed(subject: FlagSubject): Promise<boolean> };
 
+/** A change request forgebot opened, as intake needs to recognise a mention in it. */
+export type PublishedOrigin = { sessionId: number; branch: string };
+
+/** Where published changes are recorded (storage/publish-store.ts). */
+export type Publications = {
+  /** The session that opened the thread's change request, or null when forgebot did not open it. */
+  findPublished(thread: ThreadRef): Promise<PublishedOrigin | null>;
+};
+
 export type LifecycleDeps = {
   sessions: SessionStore;
   deliveries: DeliveryStore;
@@ -182,6 +191,8 @@ export type LifecycleDeps = {
   retryPolicy: RetryPolicy;
   /** Without it no one may start change sessions. */
   changePolicy?: ChangePolicy;
+  /** Without it a mention in a change request forgebot opened is an ordinary mention. */
+  publications?: Publications;
   log: Logger;
   /** How often a running flow checks whether its session was stopped. */
   stopPollMs?: number;

@@ -16,6 +16,19 @@ export type CallbackContext = {
   inputs?: SessionInput[] | undefined;
   /** The command's modifier: `review all` reviews the whole change, not only what changed since the last review. */
   modifier?: "all" | "here" | undefined;
+  /** `@forgebot apply` approvals of a change waiting for one, each applied on run `run`. */
+  approvals?: SessionApproval[] | undefined;
+};
+
+/** An `@forgebot apply` that resumed a change session: run `run` publishes instead of asking the model. */
+export type SessionApproval = {
+  run: number;
+  /** `apply here`: commit onto the change request's own branch. */
+  here: boolean;
+  /** The approving mention's trigger key: a repeated intake job finds its approval applied. */
+  triggerKey: string;
+  actor: Actor;
+  createdAt: string;
 };
 
 /** A later mention's text resuming a session in `input_required`; applied on run `run`. */

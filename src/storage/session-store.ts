@@ -284,16 +284,17 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     },
 
     async findResumable(conversationKey, triggerKey) {
-      // The thread's waiting sessions and any that already took this answer, in one query.
+      // The thread's waiting sessions (a question, or a change waiting for approval: a free-text
+      // answer makes the agent revise it) and any that already took this answer, in one query.
       const { rows } = await db.query<SessionRow>(
         `SELECT * FROM sessions WHERE conversation_key = $1
-           AND (status = 'input_required' OR callback_context->'inputs' @> $2::jsonb)
+           AND (status IN ('input_required', 'plan_approval_required') OR callback_context->'inputs' @> $2::jsonb)
          ORDER BY id DESC LIMIT 20`,
         [conversationKey, JSON.stringify([{ triggerKey }])],
       );
       const sessions = rows.map(toSession);
       return {
-        waiting: sessions.find((s) => s.status === "input_required") ?? null,
+        waiting: sessions.find((s) => s.status === "input_required" || s.status === "plan_approval_required") ?? null,
         applied: sessions.find((s) => s.callbackContext.inputs?.some((i) => i.triggerKey === triggerKey)) ?? null,
       };
     },

@@ -1,7 +1,7 @@
 import type { SkippedEntry } from "../workspace/archive.js";
 import type { PatchFile } from "../workspace/patch.js";
 import type { CommandOutcome } from "../workspace/sandbox.js";
-import type { CommandRecord, SnapshotRecord, StoredPatch, WorkspaceStore } from "../workspace/store.js";
+import type { CommandRecord, PatchPublication, SnapshotRecord, StoredPatch, WorkspaceStore } from "../workspace/store.js";
 import { inTransaction, type Db } from "./pool.js";
 
 type SnapshotRow = { session_id: number; base_ref: string; base_sha: string; base_tree: string | null; bytes: string | null; files: number | null; skipped: SkippedEntry[] };
@@ -34,6 +34,10 @@ type PatchRow = {
   bytes: number;
   files: PatchFile[];
   created_at: Date;
+  published_branch: string | null;
+  published_commit: string | null;
+  change_request: Omit<PatchPublication, "branch" | "publishedAt" | "commit"> & { commitUrl: string | null } | null;
+  published_at: Date | null;
 };
 
 function toSnapshot(row: SnapshotRow): SnapshotRecord {
@@ -81,7 +85,15 @@ function toPatch(row: PatchRow): StoredPatch {
     bytes: row.bytes,
     files: row.files,
     createdAt: row.created_at,
+    published: toPublication(row),
   };
+}
+
+function toPublication(row: PatchRow): PatchPublication | null {
+  const cr = row.change_request;
+  if (!row.published_branch || !row.published_commit || !cr || !row.published_at) return null;
+  const { commitUrl, ...rest } = cr;
+  return { ...rest, branch: row.published_branch, commit: { sha: row.published_commit, url: commitUrl }, publishedAt: row.published_at };
 }
 
 /** Postgres has no NUL in text: a command's output keeps everything else. */
@@ -155,6 +167,11 @@ export function createWorkspaceStore(db: Db): WorkspaceStore {
         [sessionIds],
       );
       return new Set(rows.map((r) => Number(r.id)));
+    },
+
+    async patchContents(sessionId) {
+      const { rows } = await db.query<{ path: string; content: Buffer }>("SELECT path, content FROM session_patch_files WHERE session_id = $1", [sessionId]);
+      return new Map(rows.map((r) => [r.path, r.content]));
     },
 
     async findPatch(sessionId) {

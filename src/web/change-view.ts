@@ -1,5 +1,6 @@
-import type { CommandRecord, SnapshotRecord, StoredPatch } from "../workspace/store.js";
+import type { CommandRecord, PatchPublication, SnapshotRecord, StoredPatch } from "../workspace/store.js";
 import { durationLabel } from "./format.js";
+import { safeHttpUrl } from "./markdown.js";
 
 /**
  * The change section of a change session's page: the diff per file (each line classed so the
@@ -11,8 +12,20 @@ export type DiffLine = { kind: "add" | "del" | "hunk" | "meta" | "ctx"; text: st
 export type FileDiff = { path: string; status: string; insertions: number; deletions: number; binary: boolean; lines: DiffLine[] };
 export type CommandView = { command: string; status: string; tone: "ok" | "warn" | "error" | "info"; duration: string | null; output: string | null };
 
+/** Where the change was published: the change request, its branch and the commit. */
+export type PublishedView = {
+  /** "Opened draft pull request #14", "Committed onto feature (#12)", "Pushed to forgebot/12-x (!14)". */
+  title: string;
+  changeRequest: { text: string; href: string | null };
+  branch: string;
+  commit: { text: string; href: string | null };
+  /** The base moved since the snapshot: the change went onto its new head. */
+  note: string | null;
+};
+
 export type ChangeView = {
   patch: { stat: string; totals: string; base: string; download: string; files: FileDiff[]; cut: string | null } | null;
+  published: PublishedView | null;
   commands: CommandView[];
   skipped: { path: string; reason: string }[];
 };
@@ -50,6 +63,22 @@ function commandView(c: CommandRecord): CommandView {
   return { command: c.command, status, tone, duration: c.durationMs === null ? null : durationLabel(c.durationMs), output: c.output };
 }
 
+function publishedView(p: PatchPublication): PublishedView {
+  const cr = p.changeRequest;
+  const title = cr.opened
+    ? `Opened ${cr.draft ? "draft " : ""}${cr.name} ${cr.reference}`
+    : p.mode === "here"
+      ? `Committed onto ${p.branch} (${cr.reference})`
+      : `Pushed to ${p.branch} (${cr.reference})`;
+  return {
+    title,
+    changeRequest: { text: cr.title ? `${cr.reference}: ${cr.title}` : cr.reference, href: safeHttpUrl(cr.url) },
+    branch: p.branch,
+    commit: { text: p.commit.sha.slice(0, 12), href: safeHttpUrl(p.commit.url) },
+    note: p.rebased ? `The base moved since the snapshot; the change was applied three-way on ${p.parentSha.slice(0, 12)}.` : null,
+  };
+}
+
 export function changeView(input: { patch: StoredPatch | null; commands: CommandRecord[]; snapshot: SnapshotRecord | null; downloadHref: string }): ChangeView | null {
   const { patch } = input;
   if (!patch && input.commands.length === 0 && !input.snapshot) return null;
@@ -80,5 +109,5 @@ export function changeView(input: { patch: StoredPatch | null; commands: Command
       cut: budget < 0 || patch.diff.split("\n").length > MAX_LINES ? `The diff is longer than ${MAX_LINES} lines; download the patch to see all of it.` : null,
     };
   }
-  return { patch: view, commands: input.commands.map(commandView), skipped: input.snapshot?.skipped ?? [] };
+  return { patch: view, published: patch?.published ? publishedView(patch.published) : null, commands: input.commands.map(commandView), skipped: input.snapshot?.skipped ?? [] };
 }

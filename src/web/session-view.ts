@@ -91,7 +91,7 @@ export function summaryView(summary: SessionSummary, links: SummaryLinks, now = 
   const { session } = summary;
   const model = modelLabel(session.selectedModelMetadata) ?? modelLabel(summary.firstStepModel);
   const result = session.result?.trim()
-    ? { label: session.status === "input_required" ? "Question" : "Result", html: renderMarkdown(session.result) }
+    ? { label: session.status === "input_required" ? "Question" : session.status === "plan_approval_required" ? "Change waiting for approval" : "Result", html: renderMarkdown(session.result) }
     : null;
   return {
     id: session.id,

@@ -88,6 +88,22 @@ function describeEvent(event: SessionEventRow, href: SessionHref): Described {
         ...(url ? { link: { href: url, text: "View the review" } } : {}),
       };
     }
+    case "published": {
+      const url = safeHttpUrl(text(d.url));
+      const commit = text(d.commit);
+      return {
+        title: `Published as ${text(d.changeRequest) ?? "a change request"}`,
+        tone: "ok",
+        detail: joinDetail(text(d.branch) && `branch ${text(d.branch)}`, commit && `commit ${commit.slice(0, 12)}`, run),
+        ...(url ? { link: { href: url, text: "View it" } } : {}),
+      };
+    }
+    case "publish_refused":
+      return { title: "Publish refused", tone: "warn", detail: joinDetail(text(d.reason), run) };
+    case "publish_conflict":
+      return { title: "Publish stopped: the change conflicts with the moved base", tone: "warn", detail: joinDetail(Array.isArray(d.paths) ? (d.paths as unknown[]).map(String).join(", ") : null, run) };
+    case "publish_failed":
+      return { title: "Publish failed", tone: "error", detail: joinDetail(text(d.detail), run) };
     case "retried": {
       const child = typeof d.sessionId === "number" ? d.sessionId : null;
       const by = text(d.by);

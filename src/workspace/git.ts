@@ -64,12 +64,14 @@ export type GitOptions = {
   maxBytes?: number;
   /** Kills git after this long (a search over a hostile tree must not hang a session). */
   timeoutMs?: number;
+  /** Extra environment (GIT_INDEX_FILE for an index apart from the workspace's own). */
+  env?: Record<string, string>;
 };
 
 /** Runs git; resolves with its output whatever the exit code. `input` is written to stdin. */
 export function git(paths: GitPaths, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("git", [...safeArgs(paths), ...args], { cwd: paths.tree, env: gitEnv(paths), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("git", [...safeArgs(paths), ...args], { cwd: paths.tree, env: { ...gitEnv(paths), ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = "";

@@ -111,6 +111,13 @@ export async function summarizePatch(paths: GitPaths, base: string, maxDiffBytes
   };
 }
 
+/** The files that differ between two trees (or commits) of the repository, renames found. */
+export async function diffTrees(paths: GitPaths, from: string, to: string): Promise<PatchFile[]> {
+  const raw = parseRaw(await gitText(paths, ["diff", "--raw", "-z", "-M", "--abbrev=40", from, to]));
+  const numstat = parseNumstat(await gitText(paths, ["diff", "--numstat", "-z", "-M", from, to]));
+  return raw.map((f) => ({ ...f, ...(numstat.get(f.path) ?? { insertions: 0, deletions: 0, binary: false }) }));
+}
+
 /** The content of a blob of the workspace's repository. */
 export async function readBlob(paths: GitPaths, blob: string): Promise<Buffer> {
   const result = await git(paths, ["cat-file", "blob", blob]);

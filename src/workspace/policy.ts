@@ -34,3 +34,23 @@ export function protectedReason(path: string, glob: string): string {
   const source = (ALWAYS_PROTECTED as readonly string[]).includes(glob) ? "forgebot never edits CI definitions or its own settings" : "the repository's .forgebot.yml protects it (changes.protected)";
   return `${path} is a protected path (${glob}): ${source}. Leave it unchanged and mention in your answer what should change there.`;
 }
+
+/**
+ * Why a patch may not be published, checked again at publish time on the files it touches
+ * (whatever made them): a protected path, more files than CHANGE_MAX_FILES, a patch larger than
+ * CHANGE_MAX_PATCH_BYTES. Null when it may.
+ */
+export function publishRefusalReason(policy: ChangePolicy, files: readonly { path: string; oldPath: string | null }[], patchBytes: number): string | null {
+  for (const file of files) {
+    for (const path of [file.oldPath, file.path]) {
+      if (path === null) continue;
+      const glob = protectedBy(policy, path);
+      if (!glob) continue;
+      const source = (ALWAYS_PROTECTED as readonly string[]).includes(glob) ? "forgebot never publishes changes to CI definitions or its own settings" : "the repository's .forgebot.yml protects it (changes.protected)";
+      return `the change touches \`${path}\`, a protected path (\`${glob}\`): ${source}`;
+    }
+  }
+  if (files.length > policy.maxFiles) return `the change touches ${files.length} files, more than CHANGE_MAX_FILES (${policy.maxFiles})`;
+  if (patchBytes > policy.maxPatchBytes) return `the patch has ${patchBytes} bytes, more than CHANGE_MAX_PATCH_BYTES (${policy.maxPatchBytes})`;
+  return null;
+}

@@ -35,6 +35,22 @@ export type CommandRecord = {
   finishedAt: Date | null;
 };
 
+/** Where an approved change went: kept with the session's patch, shown on its page. */
+export type PatchPublication = {
+  /** The run that published it. */
+  run: number;
+  /** new_branch (an issue), stacked / stacked_fork (a change request), here (`apply here`), follow_up (forgebot's own). */
+  mode: "new_branch" | "stacked" | "stacked_fork" | "here" | "follow_up";
+  branch: string;
+  commit: { sha: string; url: string | null };
+  /** The change request it opened or went to; `reference` is `#12` or `!12`, `name` "pull request" or "merge request". */
+  changeRequest: { number: number; url: string | null; title: string | null; draft: boolean; reference: string; name: string; opened: boolean };
+  /** The commit it went onto: the snapshot, or the base's new head after a three-way apply. */
+  parentSha: string;
+  rebased: boolean;
+  publishedAt: Date;
+};
+
 export type StoredPatch = Omit<PatchSummary, "files"> & {
   sessionId: number;
   run: number;
@@ -42,6 +58,8 @@ export type StoredPatch = Omit<PatchSummary, "files"> & {
   baseSha: string;
   files: PatchFile[];
   createdAt: Date;
+  /** Null until the change is published. */
+  published: PatchPublication | null;
 };
 
 export interface WorkspaceStore {
@@ -58,6 +76,8 @@ export interface WorkspaceStore {
   /** Stores the session's patch (replacing an earlier run's) with the new contents of its files. */
   savePatch(input: { sessionId: number; run: number; baseRef: string; baseSha: string; summary: PatchSummary; contents: { path: string; mode: string; content: Buffer }[] }): Promise<void>;
   findPatch(sessionId: number): Promise<StoredPatch | null>;
+  /** The new contents of the patch's added and modified files, by path. */
+  patchContents(sessionId: number): Promise<Map<string, Buffer>>;
 
   /** Of `sessionIds`, those whose session exists and has not ended (their workspace is kept). */
   findActiveSessions(sessionIds: readonly number[]): Promise<Set<number>>;

@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import { createGzip } from "node:zlib";
+import { createGzip, gzipSync } from "node:zlib";
 import { Header } from "tar";
 
 /**
@@ -69,4 +69,9 @@ export async function archiveBuffer(entries: readonly ArchiveEntry[], root = ARC
 /** A web stream of a buffer, as a forge download hands it over. */
 export function webStream(data: Buffer): ReadableStream<Uint8Array> {
   return Readable.toWeb(Readable.from([data])) as unknown as ReadableStream<Uint8Array>;
+}
+
+/** The gzipped archive built at once (small archives only; no HugeFile entries). */
+export function archiveBufferSync(entries: readonly ArchiveEntry[], root = ARCHIVE_ROOT): Buffer {
+  return gzipSync(Buffer.concat([...tarChunks(entries, root)]), { level: 1 });
 }

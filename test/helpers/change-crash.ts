@@ -89,6 +89,7 @@ export async function crashMidCommand(run: CrashRun): Promise<void> {
   expect(patch.diff).toContain("+  return a - b;");
   expect(CHANGE_REPO.length).toBeGreaterThan(0);
   const { rows: [session] } = await run.database.db.query("SELECT status, run_seq FROM sessions WHERE id = $1", [cut.session_id]);
-  expect(session).toEqual({ status: "finished", run_seq: 1 });
-  await waitFor("the workspace to be removed", () => !existsSync(path.join(run.workspaceDir, String(cut.session_id))), 10_000);
+  // The change waits for `@forgebot apply`, its workspace (rebuilt by the second worker) kept meanwhile.
+  expect(session).toEqual({ status: "plan_approval_required", run_seq: 1 });
+  expect(existsSync(path.join(run.workspaceDir, String(cut.session_id)))).toBe(true);
 }

@@ -1,6 +1,8 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { fakeDiffLines } from "./fake-diff.js";
+import { publishRoute, type FakePull, type PublishState } from "./fake-github-publish.js";
+import type { FakeRepo } from "./fake-repo.js";
 import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
@@ -78,6 +80,8 @@ export type Interceptor = (req: RecordedRequest) => Answer | undefined | Promise
 export class FakeGitHub {
   readonly comments: FakeComment[] = [];
   readonly requests: RecordedRequest[] = [];
+  /** Requests that matched no endpoint this fake serves (all of which GitHub documents). */
+  readonly unrouted: string[] = [];
   /** Repository role by login: admin, maintain, write, triage, read, none or a custom role's name. */
   permissions = new Map<string, string>();
   defaultRole = "write";
@@ -114,6 +118,19 @@ export class FakeGitHub {
   readonly manifestCodes = new Map<string, { manifest: Record<string, unknown>; owner: string; organization: boolean; used: boolean }>();
   /** Apps the conversions created, in order. */
   readonly createdApps: FakeCreatedApp[] = [];
+  /**
+   * The repository publishing writes to (`Codertocat/Hello-World` unless `repoPath` says
+   * otherwise): its branches, commits, archives. Without it publishing endpoints answer 404.
+   */
+  repo: FakeRepo | null = null;
+  repoPath = "Codertocat/Hello-World";
+  repoId = 186853002;
+  /** Pull requests: registered by a test (a thread to mention in) or opened through the API. */
+  readonly pulls: FakePull[] = [];
+  /** False: the plan offers no draft pull requests. */
+  draftPullRequests = true;
+  /** The number the next pull request opened through the API gets. */
+  nextPullNumber = 900;
   #server: Server | null = null;
   #nextId = 9_000_000;
   port = 0;
@@ -358,12 +375,41 @@ export class FakeGitHub {
     return null;
   }
 
+  #publishState(): PublishState | null {
+    if (!this.repo) return null;
+    return {
+      repo: this.repo,
+      repoPath: this.repoPath,
+      repoId: this.repoId,
+      pulls: this.pulls,
+      slug: this.slug,
+      draftPullRequests: this.draftPullRequests,
+      nextPull: () => this.nextPullNumber++,
+      downloadOrigin: () => this.downloadOrigin,
+      shapeRefusals: this.#shapeRefusals,
+    };
+  }
+
+  readonly #shapeRefusals: string[] = [];
+
+  /** Publishing requests refused for fields GitHub does not document. */
+  shapeRefusals(): string[] {
+    return [...this.#shapeRefusals];
+  }
+
+  /** Pull requests forgebot opened. */
+  openedPulls(): FakePull[] {
+    return this.pulls.filter((p) => p.byBot);
+  }
+
   #route(r: RecordedRequest, url: URL): Answer {
     const p = r.path.replace(/^\/api\/v3/, "");
     const oauth = this.#oauth(r, url, p);
     if (oauth) return oauth;
     const manifestFlow = this.#manifestFlow(r, url, p);
     if (manifestFlow) return manifestFlow;
+    const published = publishRoute(this.#publishState(), r, p, url);
+    if (published) return published;
     let m: RegExpExecArray | null;
     if (r.method === "GET" && (m = /^\/_codeload\/([0-9a-f]+)$/.exec(p))) {
       const archive = this.archives.get(m[1]!);
@@ -437,6 +483,7 @@ export class FakeGitHub {
       comment.deleted = true;
       return [204, undefined];
     }
+    this.unrouted.push(`${r.method} ${p}`);
     return [404, { message: `fake GitHub has no route for ${r.method} ${p}` }];
   }
 

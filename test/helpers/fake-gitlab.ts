@@ -2,6 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { parseRequestBody } from "./fake-github.js";
 import { createServer, type Server } from "node:http";
 import { fakeDiffLines } from "./fake-diff.js";
+import { gitlabPublishRoute, type FakeMergeRequestOpened, type GitLabPublishState } from "./fake-gitlab-publish.js";
+import type { FakeRepo } from "./fake-repo.js";
 import { closeServer, listenOnLoopback } from "./loopback.js";
 
 /**
@@ -65,6 +67,8 @@ export function discussionId(): string {
 export class FakeGitLab {
   readonly notes: FakeNote[] = [];
   readonly requests: GitLabRequest[] = [];
+  /** Requests that matched no endpoint this fake serves (all of which GitLab documents). */
+  readonly unrouted: string[] = [];
   interceptors: GitLabInterceptor[] = [];
   bot = { id: 990, username: "forgebot" };
   /** user id → access level; absent users get `defaultAccessLevel`, level 0 means "not a member" (404). */
@@ -96,6 +100,14 @@ export class FakeGitLab {
   branchHeads = new Map<string, string>();
   /** Merge requests a change session reads, by iid: their head commit and source branch (reviews use `mergeRequests`). */
   changeHeads = new Map<number, { sha: string; sourceBranch: string; title?: string }>();
+  /** The project publishing writes to (its branches, commits, archives); null: no publishing endpoints. */
+  repo: FakeRepo | null = null;
+  projectId = 5;
+  projectPath = "gitlab-org/gitlab-test";
+  /** Merge requests a test registers (a thread to mention in) or the bot opens through the API. */
+  readonly openedMergeRequests: FakeMergeRequestOpened[] = [];
+  /** The iid the next merge request opened through the API gets. */
+  nextIid = 300;
   #nextId = 50_000;
 
   /** Serves the fake on 127.0.0.1 (for a worker in another process); `url` is its GITLAB_URL. */
@@ -109,6 +121,11 @@ export class FakeGitLab {
         if (body === undefined) {
           res.writeHead(status, headers ?? {});
           res.end();
+          return;
+        }
+        if (Buffer.isBuffer(body)) {
+          res.writeHead(status, { "content-length": String(body.length), ...(headers ?? {}) });
+          res.end(body);
           return;
         }
         const text = typeof body === "string";
@@ -262,6 +279,23 @@ export class FakeGitLab {
     return null;
   }
 
+  #publishState(): GitLabPublishState | null {
+    if (!this.repo) return null;
+    return { repo: this.repo, projectId: this.projectId, projectPath: this.projectPath, mergeRequests: this.openedMergeRequests, nextIid: () => this.nextIid++, shapeRefusals: this.#shapeRefusals };
+  }
+
+  readonly #shapeRefusals: string[] = [];
+
+  /** Publishing requests refused for attributes GitLab does not document. */
+  shapeRefusals(): string[] {
+    return [...this.#shapeRefusals];
+  }
+
+  /** Merge requests the bot opened. */
+  botMergeRequests(): FakeMergeRequestOpened[] {
+    return this.openedMergeRequests.filter((mr) => mr.byBot);
+  }
+
   #route(r: GitLabRequest): [number, unknown, Record<string, string>?] {
     const p = r.path;
     const b = (r.body ?? {}) as Record<string, unknown>;
@@ -270,6 +304,8 @@ export class FakeGitLab {
     if (r.method === "GET" && p === "/personal_access_tokens/self") {
       return this.tokenScopes ? [200, { id: 77, name: "forgebot", revoked: false, active: true, scopes: this.tokenScopes, user_id: this.bot.id, expires_at: null }] : [404, { message: "404 Not Found" }];
     }
+    const published = gitlabPublishRoute(this.#publishState(), r);
+    if (published) return published;
     const review = this.#reviewRoute(r, p, b);
     if (review) return review;
     if (r.method === "GET" && (m = /^\/projects\/(\d+)\/repository\/archive\.tar\.gz$/.exec(p))) {
@@ -312,6 +348,7 @@ export class FakeGitLab {
       note.deleted = true;
       return [204, undefined];
     }
+    this.unrouted.push(`${r.method} ${p}`);
     return [404, { message: `fake GitLab has no route for ${r.method} ${p}` }];
   }
 

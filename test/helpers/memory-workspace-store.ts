@@ -5,6 +5,7 @@ export class MemoryWorkspaceStore implements WorkspaceStore {
   snapshots = new Map<number, SnapshotRecord>();
   commands: CommandRecord[] = [];
   patches = new Map<number, StoredPatch>();
+  contents = new Map<number, Map<string, Buffer>>();
   active = new Set<number>();
 
   async findSnapshot(sessionId: number) {
@@ -31,7 +32,11 @@ export class MemoryWorkspaceStore implements WorkspaceStore {
     return this.commands.filter((c) => c.sessionId === sessionId);
   }
   async savePatch(input: Parameters<WorkspaceStore["savePatch"]>[0]) {
-    this.patches.set(input.sessionId, { ...input.summary, sessionId: input.sessionId, run: input.run, baseRef: input.baseRef, baseSha: input.baseSha, createdAt: new Date() });
+    this.patches.set(input.sessionId, { ...input.summary, sessionId: input.sessionId, run: input.run, baseRef: input.baseRef, baseSha: input.baseSha, createdAt: new Date(), published: null });
+    this.contents.set(input.sessionId, new Map(input.contents.map((c) => [c.path, c.content])));
+  }
+  async patchContents(sessionId: number) {
+    return this.contents.get(sessionId) ?? new Map<string, Buffer>();
   }
   async findPatch(sessionId: number) {
     return this.patches.get(sessionId) ?? null;

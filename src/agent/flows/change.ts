@@ -19,6 +19,7 @@ import { loadRepoSettings, repoSettingsNotice } from "../repo-settings.js";
 import { ASK_USER_TOOL } from "../state.js";
 import { createAgentTools } from "../tools.js";
 import { recordedEffects, recoveredCommandMessages, unrecordedCommands } from "./change-recovery.js";
+import { afterChange, publishApproved, type ChangePublishing, type Publishing } from "./change-publish.js";
 
 /** The chat agent's tool that turns its session into a change session. */
 export const START_CHANGE_TOOL = "start_change";
@@ -33,6 +34,8 @@ export type ChangeFlowDeps = AgentDeps & {
   allowed(session: Session): Promise<boolean>;
   /** The signed download URL of a session's patch. */
   patchUrl(sessionId: number): string;
+  /** Approving and publishing changes; without it a change session ends with its patch. */
+  publishing?: ChangePublishing;
 };
 
 /** What the reply may take of a forge note: the link, the usage line and the marker follow it. */
@@ -154,8 +157,10 @@ async function finalPatch(deps: ChangeFlowDeps, session: Session, open: () => Pr
 
 /**
  * `@forgebot change <request>`: the checkpointed agent with a workspace of the repository and
- * a sandbox to run commands in. Ends with the patch stored and shown; the workspace is removed
- * when the session ends and kept while it waits for an answer.
+ * a sandbox to run commands in. Ends with the patch stored and shown; with publishing, a
+ * non-empty patch then waits for `@forgebot apply` (or is published at once), and the run an
+ * `apply` resumes publishes it (change-publish.ts). The workspace is removed when the session
+ * ends and kept while it waits for an answer or an approval.
  */
 export function createChangeFlow(deps: ChangeFlowDeps): Flow {
   return {
@@ -164,25 +169,38 @@ export function createChangeFlow(deps: ChangeFlowDeps): Flow {
       // Nothing is spent for someone the flag leaves out (a retry after it was turned off).
       if (!(await deps.allowed(session))) return { kind: "finished", markdown: changesNotEnabledText(context.handle) };
       const state: RunState = { seq: 0, opened: null, workspace: null, settingsProblems: [] };
+      const open = openFor(deps, session, context, state);
+      const { publishing } = deps;
+      const publishable = publishing && context.forge.publish ? { deps: { ...deps, publishing }, session, context, open } satisfies Publishing : null;
+      const thread = session.callbackContext.thread;
+      const approval = session.callbackContext.approvals?.find((a) => a.run === session.runSeq);
+      if (approval && publishable) return publishApproved(publishable, approval);
       const task = changeTask(deps, session, context, state);
+      // In a change request forgebot opened, the conversation that asked for it is memory too.
+      const origin = publishing && thread.kind === "change_request" ? await publishing.store.findPublished({ forge: thread.forge, host: thread.host, repoId: thread.repoId, number: thread.number }) : null;
+      if (origin) task.memoryFrom = [origin.conversationKey];
       try {
         const end = await runAgent(deps, session, context, task);
         if (end.kind === "question") return { kind: "input_required", question: stripMarkers(end.question).trim() || "Could you tell me more?", usage: end.usage };
         if (end.kind === "call") throw new FlowError("internal", `the change agent ended on ${end.toolName}, which it does not offer`);
-        const patch = await finalPatch(deps, session, openFor(deps, session, context, state), state);
+        const patch = await finalPatch(deps, session, open, state);
         const commands = (await deps.store.listCommands(session.id)).filter((c) => c.status === "finished");
         const notes = [repoSettingsNotice(state.settingsProblems), deps.sandbox.status.available ? null : `Note: commands could not be run in this session: ${deps.sandbox.status.reason}.`].filter((n): n is string => n !== null);
-        const markdown = changeResultText({
-          sessionId: session.id,
-          summary: stripMarkers(end.text),
-          patch,
-          commands: commands.map((c) => ({ command: c.command, exitCode: c.exitCode, outcome: c.outcome ?? "unavailable" })),
-          patchUrl: deps.patchUrl(session.id),
-          notes,
-          maxChars: context.profile.maxNoteChars - REPLY_RESERVE_CHARS,
-        });
+        const result = (action?: string) =>
+          changeResultText({
+            sessionId: session.id,
+            summary: stripMarkers(end.text),
+            patch,
+            commands: commands.map((c) => ({ command: c.command, exitCode: c.exitCode, outcome: c.outcome ?? "unavailable" })),
+            patchUrl: deps.patchUrl(session.id),
+            notes,
+            action,
+            maxChars: context.profile.maxNoteChars - REPLY_RESERVE_CHARS,
+          });
+        const stored = patch && patch.filesChanged > 0 ? await deps.store.findPatch(session.id) : null;
+        if (stored && publishable) return await afterChange(publishable, stored, end.text, end.usage, result);
         await removeWorkspace(deps.workspaces, session.id);
-        return { kind: "finished", markdown, usage: end.usage };
+        return { kind: "finished", markdown: result(), usage: end.usage };
       } catch (err: unknown) {
         // An interrupted run continues elsewhere (or here) from its checkpoints: keep what is on disk.
         if (!(err instanceof RunInterruptedError)) {

@@ -2,6 +2,7 @@ import type { ProbotOctokit } from "probot";
 import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type RepoAccess, type RepoVisibility, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, repoParts } from "./api.js";
 import { createGitHubArchive } from "./archive.js";
+import { createGitHubPublisher } from "./publish.js";
 import { createGitHubReads } from "./reads.js";
 import { createGitHubReview } from "./review.js";
 
@@ -31,6 +32,7 @@ export function createGitHubClient(octokit: Octokit, bound: ThreadRef, allowedRo
     ...createGitHubReads(octokit),
     ...createGitHubReview(octokit),
     archive: createGitHubArchive(octokit),
+    publish: createGitHubPublisher(octokit, bound.host),
     async canUseBot(actor: Actor) {
       return mayWrite(await permissionOf(actor));
     },

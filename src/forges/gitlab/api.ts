@@ -1,6 +1,7 @@
 import type { RequesterType, ResourceOptions } from "@gitbeaker/requester-utils";
 import {
   Branches,
+  Commits,
   IssueDiscussions,
   IssueNotes,
   Issues,
@@ -31,6 +32,7 @@ export type GitLabApi = {
   draftNotes: MergeRequestDraftNotes;
   projects: Projects;
   branches: Branches;
+  commits: Commits;
 };
 
 export type GitLabApiSettings = {
@@ -59,6 +61,7 @@ export function createGitLabApi(settings: GitLabApiSettings): GitLabApi {
     draftNotes: new MergeRequestDraftNotes(options),
     projects: new Projects(options),
     branches: new Branches(options),
+    commits: new Commits(options),
   };
 }
 

@@ -1,5 +1,6 @@
 import { ForgeApiError, type Actor, type ForgeClient, type NoteRef, type RepoAccess, type RepoVisibility, type ThreadRef } from "../../sessions/forge-port.js";
 import { call, type ApiNote, type GitLabApi } from "./api.js";
+import { createGitLabPublisher } from "./publish.js";
 import { createReadTools } from "./reads.js";
 import { createGitLabReview } from "./review.js";
 
@@ -91,5 +92,6 @@ export function createGitLabClient(api: GitLabApi, bound: ThreadRef, settings: G
 
     ...createReadTools(api, projectId),
     ...createGitLabReview(api, projectId, settings.selfUserId),
+    publish: createGitLabPublisher(api, projectId, bound.host),
   };
 }

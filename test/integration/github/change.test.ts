@@ -96,7 +96,9 @@ describe("change sessions on GitHub", () => {
     expect(model.requests[1]!.raw).toContain("the repository snapshot left out 1 archive entry that could not be extracted safely");
 
     const { rows: [session] } = await database.db.query("SELECT id, status, flow FROM sessions WHERE thread_number = 201");
-    expect(session).toMatchObject({ status: "finished", flow: "change" });
+    // The change waits for `@forgebot apply` (CHANGE_APPROVAL=always by default): see publish.test.ts.
+    expect(session).toMatchObject({ status: "plan_approval_required", flow: "change" });
+    expect(reply.body).toContain("Reply `@forgebot apply` to open a draft pull request with this change.");
     const { rows: commands } = await database.db.query("SELECT command, status, outcome, exit_code FROM session_commands WHERE session_id = $1", [session.id]);
     expect(commands).toEqual([{ command: "sh test.sh", status: "finished", outcome: "exit_zero", exit_code: 0 }]);
     const { rows: [patch] } = await database.db.query("SELECT base_ref, base_sha, files_changed, diff, files FROM session_patches WHERE session_id = $1", [session.id]);
@@ -111,13 +113,14 @@ describe("change sessions on GitHub", () => {
       ["src/math.js", "export function sub(a, b) {\n  return a - b;\n}\n"],
     ]);
     expect(appliesToRepo(patch.diff)).toBe(true);
-    // The workspace is gone with the session.
-    expect(existsSync(path.join(root.dir, String(session.id)))).toBe(false);
+    // The workspace is kept while the change waits for approval.
+    expect(existsSync(path.join(root.dir, String(session.id)))).toBe(true);
 
     // The page: the diff per file, coloured; the command with its exit code; the download.
     const link = /\(http:\/\/forgebot\.test(\/sessions\/\d+\?sig=[\w-]+)\)/.exec(reply.body)![1]!;
     const page = await (await fetch(`${bot.baseUrl}${link}`)).text();
     expect(page).toContain('<h2 id="change-heading">Change</h2>');
+    expect(page).toContain("Change waiting for approval");
     expect(page).toContain("<code>src/index.js</code>");
     expect(page).toContain('<span class="d-add">+  return a - b;</span>');
     expect(page).toContain('<span class="d-del">-  return a + b;</span>');

@@ -94,7 +94,9 @@ describe("change sessions on GitLab", () => {
     expect(gitlab.requests.some((r) => r.path === "/projects/5/repository/archive.tar.gz" && r.query.get("sha") === CHANGE_SHA)).toBe(true);
 
     const { rows: [session] } = await database.db.query("SELECT id, status, flow, forge FROM sessions");
-    expect(session).toMatchObject({ status: "finished", flow: "change", forge: "gitlab" });
+    // The change waits for `@forgebot apply`: stacked on !1's branch by default, or onto it with `apply here`.
+    expect(session).toMatchObject({ status: "plan_approval_required", flow: "change", forge: "gitlab" });
+    expect(reply.body).toContain("Reply `@forgebot apply` to open a draft merge request with this change, stacked on !1 (its base is `fix-sub`), or `@forgebot apply here` to commit it onto `fix-sub` itself.");
     const { rows: [patch] } = await database.db.query("SELECT base_ref, base_sha, diff FROM session_patches WHERE session_id = $1", [session.id]);
     expect(patch).toMatchObject({ base_ref: "fix-sub", base_sha: CHANGE_SHA });
     expect(appliesToRepo(patch.diff)).toBe(true);

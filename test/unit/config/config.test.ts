@@ -28,7 +28,8 @@ describe("loadConfig", () => {
     const config = loadConfig({ DATA_DIR: "/srv/forgebot" });
     expect(config.workspace).toEqual({ dir: "/srv/forgebot/workspaces", maxBytes: 500 * 1024 * 1024 });
     expect(config.sandbox).toEqual({ mode: "bwrap", commandTimeoutMs: 120_000 });
-    expect(config.change).toEqual({ maxFiles: 100, maxPatchBytes: 1024 * 1024 });
+    expect(config.change).toEqual({ maxFiles: 100, maxPatchBytes: 1024 * 1024, approval: "always" });
+    expect(loadConfig({ CHANGE_APPROVAL: "never" }).change.approval).toBe("never");
     expect(loadConfig({ WORKSPACE_DIR: "/var/ws", SANDBOX: "off" })).toMatchObject({ workspace: { dir: "/var/ws" }, sandbox: { mode: "off" } });
   });
 
@@ -60,6 +61,7 @@ describe("loadConfig", () => {
     ["SANDBOX unknown", { SANDBOX: "docker" }, /^SANDBOX: expects bwrap or off$/],
     ["SANDBOX_COMMAND_TIMEOUT_MS too short", { SANDBOX_COMMAND_TIMEOUT_MS: "10" }, /^SANDBOX_COMMAND_TIMEOUT_MS: expects a whole number/],
     ["CHANGE_MAX_FILES zero", { CHANGE_MAX_FILES: "0" }, /^CHANGE_MAX_FILES: /],
+    ["CHANGE_APPROVAL unknown", { CHANGE_APPROVAL: "sometimes" }, /^CHANGE_APPROVAL: expects always or never$/],
   ];
   it.each(bad)("%s → one line naming the variable", (_name, env, message) => {
     const text = errorOf(env);

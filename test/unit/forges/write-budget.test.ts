@@ -3,7 +3,7 @@ import { ForgeApiError, type ThreadRef } from "../../../src/sessions/forge-port.
 import { createWriteBudget, noteKind, type ClosableWriteBudget, type WriteBudgetOptions, type WriteKind, type WriteTarget } from "../../../src/forges/write-budget.js";
 import { TEST_REDIS_URL } from "../../helpers/db.js";
 import { withWriteBudget } from "../../../src/forges/write-budget.js";
-import type { Forge, ForgeClient, ReviewDraft } from "../../../src/sessions/forge-port.js";
+import type { ChangePublisher, Forge, ForgeClient, PublishSteps, ReviewDraft } from "../../../src/sessions/forge-port.js";
 import { createGitHubApp } from "../../../src/forges/github/app.js";
 import { createGitLabApp } from "../../../src/forges/gitlab/app.js";
 import { testPrivateKey } from "../../helpers/github-app.js";
@@ -212,4 +212,38 @@ describe("write budget", () => {
     await Promise.all([b.run(thread, "review", async () => void order.push("review")), b.run(thread, "started_note", async () => void order.push("started"))]);
     expect(order.slice(10)).toEqual(["started", "review"]);
   }, 10_000);
+
+  it("counts every write request of a publish: `commit` for the commit's, `change_request` for the pull request; reads stay outside", async () => {
+    const seen: { kind: WriteKind; scope: string }[] = [];
+    const budget = { run: <T>(target: WriteTarget, kind: WriteKind, fn: () => Promise<T>) => (seen.push({ kind, scope: target.scope }), fn()) };
+    const publish: ChangePublisher = {
+      defaultBranch: async () => "main",
+      changeRequestBranches: async () => ({ headBranch: "f", headSha: "s", baseBranch: "main", fork: false, open: true }),
+      findBranch: async () => null,
+      findChangeRequest: async () => null,
+      coAuthor: () => "x <x@y>",
+      async pushCommit(_t, _input, steps) {
+        await steps.write(async () => "blob");
+        await steps.write(async () => "tree");
+        await steps.write(async () => "commit");
+        return { sha: "c", url: null };
+      },
+      async openChangeRequest(_t, _input, steps) {
+        await steps.write(async () => "pull");
+        return { number: 1, url: null, title: "t", draft: true };
+      },
+    };
+    const forge: Forge = { name: "github", profile: {} as Forge["profile"], clientFor: async () => ({ publish }) as unknown as ForgeClient };
+    const budgeted = await withWriteBudget(forge, budget, () => "scope-1").clientFor(issue);
+    const steps: PublishSteps = { run: (_step, actions) => actions.create((found) => found), write: (request) => request() };
+    await budgeted.publish!.defaultBranch(issue);
+    await budgeted.publish!.pushCommit(issue, { branch: "b", newBranch: true, parentSha: "p", files: [], message: "m", marker: "m" }, steps);
+    await budgeted.publish!.openChangeRequest(issue, { branch: "b", base: "main", title: "t", body: "" }, steps);
+    expect(seen).toEqual([
+      { kind: "commit", scope: "scope-1" },
+      { kind: "commit", scope: "scope-1" },
+      { kind: "commit", scope: "scope-1" },
+      { kind: "change_request", scope: "scope-1" },
+    ]);
+  });
 });
