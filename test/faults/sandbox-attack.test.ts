@@ -315,8 +315,9 @@ describe("a change session whose test script attacks the worker", () => {
     expect(resultOf("escape")).toContain("Read-only file system");
     expect(resultOf("fork-bomb")).toMatch(/killed at the time limit after \d+\.\d s/);
     expect(resultOf("flood")).toContain(`${FLOOD_BYTES + 9} bytes of output`);
-    // The tool's own limit (24,000 characters) keeps the start of the kept head and tail, and says so.
-    expect(resultOf("flood")).toMatch(/\[truncated: showing the first 24000 of \d+ characters\]/);
+    // The tool's own limit (24,000 characters) keeps both ends of the kept head and tail, and says so.
+    expect(resultOf("flood")).toMatch(/\[truncated: \d+ of \d+ characters left out here\]/);
+    expect(resultOf("flood")).toMatch(/THE-END\\n\\n<\/untrusted-data>/);
     expect(resultOf("ignore-term")).toMatch(/killed at the time limit after \d+\.\d s/);
     // Whole conversations, flood included, stay small.
     expect(Math.max(...asked.map((r) => r.raw.length))).toBeLessThan(400_000);
@@ -361,8 +362,12 @@ describe("a change session whose test script attacks the worker", () => {
     for (const line of KEY_LINES) expect(everywhere).not.toContain(line);
     expect(everywhere).not.toContain(CANARY);
 
-    // Nothing of any session left on disk.
-    await waitFor("the workspaces to be removed", () => readdirSync(root.dir).length === 0, 10_000);
+    // Nothing of any ended session left on disk: only a change waiting for `@forgebot apply`
+    // keeps its workspace (to publish from it).
+    const { rows: waiting } = await database.db.query<{ id: number }>("SELECT id FROM sessions WHERE status = 'plan_approval_required' ORDER BY id");
+    expect(waiting.map((w) => w.id)).toContain(attackId);
+    const kept = waiting.map((w) => String(w.id)).sort();
+    await waitFor("the ended sessions' workspaces to be removed", () => JSON.stringify(readdirSync(root.dir).sort()) === JSON.stringify(kept), 10_000);
 
     // On time. A session queued behind the attack, or on a worker the attack starves, waits at
     // least one heavy command (TIMEOUT_MS). The bound — three times the slowest session of the

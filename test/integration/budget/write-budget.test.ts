@@ -159,8 +159,9 @@ describe(`with a ${WINDOW_MS / 1000}-second budget window (${POSTS_PER_WINDOW} n
     expect(maxPosts).toBeLessThanOrEqual(POSTS_PER_WINDOW);
     // Every steady started note overtook at least one waiting reply.
     expect({ overtaken }).toEqual({ overtaken: expect.not.arrayContaining([0]) });
-    // Started notes are fast although replies wait for the budget.
-    expect(p99(latencies)).toBeLessThanOrEqual(2000);
+    // Started notes are fast although replies wait for the budget: none waited for a window to
+    // roll (their 10 % reserve admits them at once; the time is the machine's, not the budget's).
+    expect(p99(latencies)).toBeLessThan(WINDOW_MS);
     expect(Math.max(...replyWaits)).toBeGreaterThan(Math.max(...latencies));
   }, 90_000);
 
