@@ -1,6 +1,7 @@
 import { CheckpointConflictError, CheckpointUnavailableError, type Checkpoint, type CheckpointStore, type NewCheckpoint } from "../agent/checkpoints.js";
 import type { ModelMetadata } from "../agent/models/spec.js";
 import { checkpointOperations } from "../metrics/index.js";
+import { toJsonb } from "./jsonb.js";
 import type { Db } from "./pool.js";
 
 type CheckpointRow = {
@@ -79,7 +80,7 @@ export function createCheckpointStore(db: Db): CheckpointStore {
               checkpoint.sessionId,
               checkpoint.seq,
               checkpoint.parentSeq,
-              JSON.stringify(checkpoint.delta),
+              toJsonb(checkpoint.delta),
               checkpoint.model ? JSON.stringify(checkpoint.model) : null,
               JSON.stringify(checkpoint.usage),
               checkpoint.delta.kind,

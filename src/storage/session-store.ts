@@ -3,6 +3,7 @@ import type { PatchEvent, SessionPatch, SessionStore, UpdateOptions } from "../s
 import { conversationKey, type NewSession, type Session, type SessionOrigin } from "../sessions/session.js";
 import { InvalidTransitionError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
 import { allowedFrom, nextStatus, targetOf, type SessionStatus } from "../sessions/state-machine.js";
+import { toJsonb } from "./jsonb.js";
 import type { Db } from "./pool.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../sessions/logger.js";
@@ -143,7 +144,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     const events = event === undefined ? [] : Array.isArray(event) ? event : [event];
     const eventSql = events.length
       ? `, event AS (INSERT INTO session_events (session_id, kind, data) SELECT id, e.kind, e.data FROM updated,
-           jsonb_to_recordset($${values.push(JSON.stringify(events.map((e) => ({ kind: e.kind, data: e.data ?? {} }))))}::jsonb) AS e(kind text, data jsonb))`
+           jsonb_to_recordset($${values.push(toJsonb(events.map((e) => ({ kind: e.kind, data: e.data ?? {} }))))}::jsonb) AS e(kind text, data jsonb))`
       : "";
     const { rows } = await db.query<SessionRow>(
       `WITH updated AS (UPDATE sessions SET ${[...sets, "updated_at = now()"].join(", ")} WHERE id = $1 RETURNING *)${eventSql}

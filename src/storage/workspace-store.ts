@@ -2,6 +2,7 @@ import type { SkippedEntry } from "../workspace/archive.js";
 import type { PatchFile } from "../workspace/patch.js";
 import type { CommandOutcome } from "../workspace/sandbox.js";
 import type { CommandRecord, PatchPublication, SnapshotRecord, StoredPatch, WorkspaceStore } from "../workspace/store.js";
+import { textSafe } from "./jsonb.js";
 import { inTransaction, type Db } from "./pool.js";
 
 type SnapshotRow = { session_id: number; base_ref: string; base_sha: string; base_tree: string | null; bytes: string | null; files: number | null; skipped: SkippedEntry[] };
@@ -94,11 +95,6 @@ function toPublication(row: PatchRow): PatchPublication | null {
   if (!row.published_branch || !row.published_commit || !cr || !row.published_at) return null;
   const { commitUrl, ...rest } = cr;
   return { ...rest, branch: row.published_branch, commit: { sha: row.published_commit, url: commitUrl }, publishedAt: row.published_at };
-}
-
-/** Postgres has no NUL in text: a command's output keeps everything else. */
-function textSafe(text: string): string {
-  return text.replace(/\u0000/g, "\uFFFD");
 }
 
 /** Snapshots, commands and patches of change sessions (migration 008). */

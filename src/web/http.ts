@@ -30,13 +30,22 @@ export function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** JSON.parse that reports failure instead of throwing; deep nesting is bounded by V8's parser. */
+/**
+ * JSON.parse that reports failure instead of throwing; deep nesting is bounded by V8's parser.
+ * Postgres stores no NUL in text or jsonb, so a NUL inside a string (a
+ * comment can carry one) becomes U+FFFD here, once, rather than failing a write later.
+ */
 export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    const value = text.includes("\\u0000") ? (JSON.parse(text, withoutNul) as unknown) : (JSON.parse(text) as unknown);
+    return { ok: true, value };
   } catch {
     return { ok: false };
   }
+}
+
+function withoutNul(_key: string, value: unknown): unknown {
+  return typeof value === "string" ? value.replaceAll("\u0000", "\uFFFD") : value;
 }
 
 export function isJsonContentType(req: IncomingMessage): boolean {

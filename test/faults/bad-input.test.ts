@@ -189,4 +189,16 @@ describe("after the noise", () => {
     expect(github.live().filter((c) => c.body.includes("forgebot:started"))).toHaveLength(0);
     expect(gitlab.botNotes({ live: true }).filter((c) => c.body.includes("forgebot:started"))).toHaveLength(0);
   });
+
+  it("a comment holding a NUL character is answered once on both forges (stored with U+FFFD in its place)", async () => {
+    const text = "@forgebot explain a\u0000b NUL-CASE";
+    expect(await post("github", await githubSigned(githubMention(text, 701)))).toBe(202);
+    expect(await post("gitlab", gitlabSend(gitlabMention(text, 702)))).toBe(202);
+    await waitFor("both sessions finished", async () => {
+      const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions WHERE prompt LIKE '%NUL-CASE%' AND status = 'finished'");
+      return rows[0]!.n === 2;
+    }, 30_000);
+    const { rows } = await database.db.query<{ prompt: string }>("SELECT prompt FROM sessions WHERE prompt LIKE '%NUL-CASE%'");
+    expect(rows.map((r) => r.prompt)).toEqual(["explain a\uFFFDb NUL-CASE", "explain a\uFFFDb NUL-CASE"]);
+  });
 });

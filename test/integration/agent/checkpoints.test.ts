@@ -100,6 +100,23 @@ describe("checkpoints", () => {
     expect(model.inFlight).toBe(0);
   });
 
+  it("a step holding a NUL character (a tool input, model text) is stored with U+FFFD in its place", async () => {
+    const store = createCheckpointStore(database.db);
+    const session = await newSession(database.db, threadRef(++thread));
+    const messages = [{ role: "user", content: "write a\u0000b" }];
+    await store.append({
+      sessionId: session.id,
+      seq: 1,
+      parentSeq: null,
+      delta: { kind: "start", run: 1, messages, history: [] } as never,
+      model: null,
+      usage: { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, durationMs: 0 },
+      session: { usage: {} },
+    });
+    const [stored] = await store.list(session.id);
+    expect(JSON.stringify(stored!.delta)).toContain("write a\uFFFDb");
+  });
+
   it("a seq already written is refused, counted as an error, and leaves the session to its owner", async () => {
     const store = createCheckpointStore(database.db);
     const session = await newSession(database.db, threadRef(++thread));
