@@ -214,7 +214,10 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     queue,
     forges: forges.provider,
     // `help` lists retry only for those it is on for; read through deps, which tests may swap.
-    flows: createFlowRegistry(options.flows ?? agentFlows, { help: createHelpFlow({ retryAllowed: (subject) => deps.retryPolicy.retryAllowed(subject) }) }),
+    flows: createFlowRegistry(options.flows ?? agentFlows, { help: createHelpFlow({
+        retryAllowed: (subject) => deps.retryPolicy.retryAllowed(subject),
+        changesOffered: (subject) => flags.isEnabled("code_changes", flagActors(subject)),
+      }) }),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
     retryPolicy: { retryAllowed: (subject) => flags.isEnabled("manual_retry", flagActors(subject)) },

@@ -146,13 +146,21 @@ export function permissionNote(input: { mention: string; handle: string; who: st
   ].join("\n");
 }
 
-/** The help reply; `retry` is listed only when the asker may use it (`manual_retry`). */
-export function helpText(handle: string, changeRequestName: string, options: { retry?: boolean } = {}): string {
+/**
+ * The help reply; `retry` is listed only when the asker may use it (`manual_retry`), `change` and
+ * `apply` only when change sessions are on for them or the repository (`code_changes`).
+ */
+export function helpText(handle: string, changeRequestName: string, options: { retry?: boolean; changes?: boolean } = {}): string {
   return [
     `**@${handle}** answers questions about this issue or ${changeRequestName}.`,
     "",
     `- \`@${handle} <request>\` starts a session that reads the thread and the code and replies here.`,
     `- \`@${handle} review [all] [focus]\` reviews a ${changeRequestName}: comments on the lines of its diff, with suggestions you can apply (\`all\`: the whole change, not only what changed since the last review).`,
+    ...(options.changes
+      ? [
+          `- \`@${handle} change <request>\` makes the change in a sandboxed copy of the repository and shows the diff; \`@${handle} apply\` then opens it as a draft ${changeRequestName} (\`apply here\` commits onto this ${changeRequestName}'s branch instead). Any other reply to the diff revises it.`,
+        ]
+      : []),
     `- \`@${handle} stop\` stops the session running in this thread.`,
     ...(options.retry === false ? [] : [`- \`@${handle} retry\` runs the previous session's request again.`]),
     `- \`@${handle} help\` shows this message.`,

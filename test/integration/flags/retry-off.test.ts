@@ -119,4 +119,20 @@ describe("@forgebot retry with manual_retry off", () => {
     expect(on.body).toContain("`@forgebot retry` runs the previous session's request again.");
     expect(model.requests).toEqual([]);
   });
+
+  it("help lists change and apply only when code_changes is on for the asker or the repository", async () => {
+    await processed(await mention("@forgebot help", 65));
+    const off = await waitFor("help reply", () => github.live({ number: 65 }).find((c) => c.body.includes("forgebot:reply")));
+    expect(off.body).not.toContain("`@forgebot change");
+    expect(off.body).not.toContain("`@forgebot apply`");
+
+    await database.db.query("INSERT INTO feature_gates (flag_name, gate_kind, value) VALUES ('code_changes', 'actors', 'github:repo:codertocat/hello-world') ON CONFLICT DO NOTHING");
+    await processed(await mention("@forgebot help", 66));
+    const on = await waitFor("help reply", () => github.live({ number: 66 }).find((c) => c.body.includes("forgebot:reply")));
+    expect(on.body).toContain("`@forgebot change <request>` makes the change in a sandboxed copy of the repository");
+    expect(on.body).toContain("`@forgebot apply` then opens it as a draft pull request");
+    // Asking for help is not a refusal.
+    const refusals = await fetch(`${bot.baseUrl}/metrics`).then((r) => r.text());
+    expect(refusals).not.toMatch(/forgebot_permission_refusals_total\{[^}]*reason="flag_off"[^}]*\} [1-9]/);
+  });
 });
