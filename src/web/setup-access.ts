@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ForgeDirectory, ForgeSetup, ForgeStatus } from "../sessions/setup-port.js";
 import { constantTimeEqual } from "../sessions/text.js";
 import type { SetupStateStore } from "../storage/setup-state-store.js";
-import { hasAdminToken } from "./access.js";
+import { hasAdminToken, isSameOrigin } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { readCookies, setCookie } from "./cookies.js";
 import { BodyTooLargeError, header, readBody } from "./http.js";
@@ -88,6 +88,40 @@ export async function readSetupForm(req: IncomingMessage): Promise<URLSearchPara
 }
 
 export { BodyTooLargeError };
+
+/**
+ * A setup POST's checks, in order: from this site, a form body within the limit, the browser's
+ * setup cookie and the form's token for `purpose`. The form and the browser's setup id, or null
+ * once `refuse` has answered.
+ */
+export async function acceptSetupPost(
+  ctx: SetupContext,
+  req: IncomingMessage,
+  purpose: string,
+  refuse: (status: number, reason: "cross_site" | "too_large" | "bad_form") => void,
+): Promise<{ form: URLSearchParams; browser: string } | null> {
+  if (!isSameOrigin(req, ctx.publicUrl)) {
+    req.resume();
+    refuse(403, "cross_site");
+    return null;
+  }
+  let form: URLSearchParams | null;
+  try {
+    form = await readSetupForm(req);
+  } catch (err: unknown) {
+    if (err instanceof BodyTooLargeError) {
+      refuse(413, "too_large");
+      return null;
+    }
+    throw err;
+  }
+  const browser = existingSetupBrowser(req);
+  if (!form || !browser || !verifySetupFormToken(ctx, browser, purpose, form.get("token"))) {
+    refuse(403, "bad_form");
+    return null;
+  }
+  return { form, browser };
+}
 
 /** Which forges are configured, read afresh (another web process may have just configured one). */
 export function configuredForges(ctx: SetupContext): Promise<ForgeStatus[]> {

@@ -1,15 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SetupError, type ForgeStatus, type GitHubAppOwner } from "../sessions/setup-port.js";
-import { isSameOrigin } from "./access.js";
-import {
-  BodyTooLargeError,
-  configuredForges,
-  existingSetupBrowser,
-  readSetupForm,
-  requesterOf,
-  verifySetupFormToken,
-  type SetupContext,
-} from "./setup-access.js";
+import { acceptSetupPost, configuredForges, existingSetupBrowser, requesterOf, type SetupContext } from "./setup-access.js";
 import { refuseSetup, sendSetupPage, setupRefusal } from "./setup-page.js";
 import { CONTENT_SECURITY_POLICY, renderView, sendHtml, sendMessage, type MessagePage } from "./templates.js";
 import { hashId, isRandomId, newRandomId } from "./web-session.js";
@@ -47,21 +38,15 @@ function formRefused(res: ServerResponse, status: number, text: string): void {
 
 /** `POST /setup/github`: the form's name and owner → the page that sends the manifest to GitHub. */
 export async function startGitHubSetup(ctx: SetupContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!isSameOrigin(req, ctx.publicUrl)) {
-    req.resume();
-    return formRefused(res, 403, "This registration did not come from forgebot's setup page.");
-  }
-  let form: URLSearchParams | null;
-  try {
-    form = await readSetupForm(req);
-  } catch (err: unknown) {
-    if (err instanceof BodyTooLargeError) return formRefused(res, 413, "The registration form was too large.");
-    throw err;
-  }
-  const browser = existingSetupBrowser(req);
-  if (!form || !browser || !verifySetupFormToken(ctx, browser, "github", form.get("token"))) {
-    return formRefused(res, 403, "The form is not valid for this browser, or has expired. Reload the setup page and try again.");
-  }
+  const accepted = await acceptSetupPost(ctx, req, "github", (status, reason) =>
+    formRefused(res, status, {
+      cross_site: "This registration did not come from forgebot's setup page.",
+      too_large: "The registration form was too large.",
+      bad_form: "The form is not valid for this browser, or has expired. Reload the setup page and try again.",
+    }[reason]),
+  );
+  if (!accepted) return;
+  const { form, browser } = accepted;
   const configured = await configuredForges(ctx);
   const requester = await requesterOf(ctx, req, res);
   if (envConfigured(configured)) return sendMessage(res, 409, ENV_GITHUB);

@@ -1,15 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GitLabTokenCheck } from "../sessions/setup-port.js";
-import { isSameOrigin } from "./access.js";
-import {
-  BodyTooLargeError,
-  configuredForges,
-  existingSetupBrowser,
-  readSetupForm,
-  requesterOf,
-  verifySetupFormToken,
-  type SetupContext,
-} from "./setup-access.js";
+import { acceptSetupPost, configuredForges, requesterOf, type SetupContext } from "./setup-access.js";
 import { refuseSetup, sendSetupPage, setupRefusal } from "./setup-page.js";
 import { sendMessage } from "./templates.js";
 
@@ -36,21 +27,15 @@ function checkText(check: GitLabTokenCheck, url: string): string {
 }
 
 export async function handleGitLabSetup(ctx: SetupContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!isSameOrigin(req, ctx.publicUrl)) {
-    req.resume();
-    return refused(res, 403, "This request did not come from forgebot's setup page.");
-  }
-  let form: URLSearchParams | null;
-  try {
-    form = await readSetupForm(req);
-  } catch (err: unknown) {
-    if (err instanceof BodyTooLargeError) return refused(res, 413, "The form was too large.");
-    throw err;
-  }
-  const browser = existingSetupBrowser(req);
-  if (!form || !browser || !verifySetupFormToken(ctx, browser, "gitlab", form.get("token"))) {
-    return refused(res, 403, "The form is not valid for this browser, or has expired. Reload the setup page and try again.");
-  }
+  const accepted = await acceptSetupPost(ctx, req, "gitlab", (status, reason) =>
+    refused(res, status, {
+      cross_site: "This request did not come from forgebot's setup page.",
+      too_large: "The form was too large.",
+      bad_form: "The form is not valid for this browser, or has expired. Reload the setup page and try again.",
+    }[reason]),
+  );
+  if (!accepted) return;
+  const { form } = accepted;
   const configured = await configuredForges(ctx);
   const requester = await requesterOf(ctx, req, res);
   if (configured.some((f) => f.forge === "gitlab" && f.origin === "env")) {
