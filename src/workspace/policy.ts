@@ -6,7 +6,8 @@ import picomatch from "picomatch";
  * would act with more than the requester asked for. A repository protects more paths with
  * `.forgebot.yml` `changes.protected`.
  */
-export const ALWAYS_PROTECTED = [".github/workflows/**", ".gitlab-ci.yml", ".forgebot.yml"] as const;
+/** CI definitions (workflows and the local actions they run) and forgebot's own settings. */
+export const ALWAYS_PROTECTED = [".github/workflows/**", ".github/actions/**", ".gitlab-ci.yml", ".forgebot.yml"] as const;
 
 export type ChangePolicy = {
   /** CHANGE_MAX_FILES: files the patch may touch. */

@@ -30,6 +30,7 @@ describe("protected paths", () => {
   const policy = changePolicy({ maxFiles: 1, maxPatchBytes: 1 }, ["deploy/**"]);
   it.each([
     [".github/workflows/ci.yml", ".github/workflows/**"],
+    [".github/actions/setup/action.yml", ".github/actions/**"],
     [".gitlab-ci.yml", ".gitlab-ci.yml"],
     [".forgebot.yml", ".forgebot.yml"],
     ["deploy/prod/values.yaml", "deploy/**"],
