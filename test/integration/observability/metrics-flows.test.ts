@@ -56,9 +56,10 @@ const FINDINGS: FakeReply = {
 
 /**
  * The change: changeScript's edits, then one command that runs the repository's tests and writes
- * a binary file (a NUL byte: GitHub takes it as a blob of its own, so the publish runs every step).
+ * a binary file (a NUL byte: GitHub takes it as a blob of its own, so the publish runs every step),
+ * printing it too: a NUL in a command's output is stored as U+FFFD, the session goes on.
  */
-const CHANGE_COMMAND = "sh test.sh && printf 'forgebot\\000\\001' > data.bin";
+const CHANGE_COMMAND = "sh test.sh && printf 'forgebot\\000\\001' | tee data.bin";
 const edits = changeScript();
 function change(r: ModelRequest): FakeReply {
   if (r.toolResults === 2) return { kind: "tools", calls: [{ name: "run", input: { command: CHANGE_COMMAND } }] };
@@ -210,6 +211,8 @@ describe("/metrics over the review, change, sandbox and sign-in flows", () => {
     expect(forge.openedChangeRequests()).toHaveLength(1);
     expect(forge.repoWrites().filter((w) => w.path.endsWith("/git/blobs"))).toHaveLength(1);
     expect(await sessionOf(401)).toMatchObject({ flow: "change", status: "finished" });
+    const { rows: printed } = await database.db.query<{ output: string }>("SELECT output FROM session_commands WHERE command = $1", [CHANGE_COMMAND]);
+    expect(printed.map((p) => p.output.includes("forgebot\uFFFD\u0001"))).toEqual([true]);
 
     const moved = (name: string, labels: Record<string, string> = {}) => delta(before, after, name, labels);
     const steps = ["blobs", "tree", "commit", "branch", "change_request"] as const;
