@@ -51,7 +51,7 @@ export function createReviewFlow(deps: ReviewFlowDeps): Flow {
       if (!record.findings) {
         const outcome = await reviewGroups(deps.agent, deps.reviews, session, context, record);
         usage = outcome.usage;
-        record = await deps.reviews.saveFindings(session.id, placeFindings(outcome.findings, record.files), outcome.stopped);
+        record = await deps.reviews.saveFindings(session.id, placeFindings(outcome.findings, record.files, record.scopedFiles ?? undefined), outcome.stopped);
       }
       record = await postReviewOnce({ reviews: deps.reviews, sessions: deps.agent.sessions, metrics: deps.metrics }, session, context, record, notice);
       const reply = reviewReply({ record, findings: record.findings ?? [], settingsNotice: notice, changeRequestName: context.profile.changeRequestName });

@@ -91,9 +91,14 @@ const RANK: Record<Severity, number> = Object.fromEntries(SEVERITIES.map((s, i) 
 /**
  * Where each finding goes: inline when its whole range is on lines the diff shows in one hunk,
  * else the summary (with the reason). Duplicates are dropped; the most severe go inline first.
+ * A review of what changed since the last one (`scoped`: the increment's files) numbers removed
+ * lines as the previous head had them, which the whole change's diff does not show: those
+ * findings go to the summary, quoting the lines from the increment. New-side lines are the
+ * head's in both diffs.
  */
-export function placeFindings(findings: readonly ReviewFinding[], files: readonly ChangeFile[]): PlacedFinding[] {
+export function placeFindings(findings: readonly ReviewFinding[], files: readonly ChangeFile[], scoped?: readonly ChangeFile[]): PlacedFinding[] {
   const diffs = fileDiffs(files);
+  const scopedDiffs = scoped ? fileDiffs(scoped) : null;
   const seen = new Set<string>();
   const unique = findings.filter((f) => {
     const key = [f.path, f.side, f.startLine, f.endLine, f.body].join("\u0000");
@@ -105,6 +110,12 @@ export function placeFindings(findings: readonly ReviewFinding[], files: readonl
   let inline = 0;
   return ordered.map((f): PlacedFinding => {
     const base = { ...f, comment: null, original: null, applicable: false, commentId: null, url: null };
+    if (scopedDiffs && f.side === "old") {
+      const removed = findFile(scopedDiffs, f.path);
+      const anchor = removed ? anchorRange(removed, "old", f.startLine, f.endLine) : null;
+      if (!removed || !anchor?.ok) return { ...base, placement: "summary", reason: REASONS[anchor && !anchor.ok ? anchor.reason : "file_not_in_diff"] };
+      return { ...base, path: removed.path, original: anchor.lines.map((l) => l.text), placement: "summary", reason: "the lines were removed since the last review; the whole change's diff does not show them" };
+    }
     const file = findFile(diffs, f.path);
     if (!file) return { ...base, placement: "summary", reason: REASONS.file_not_in_diff };
     const anchor = anchorRange(file, f.side, f.startLine, f.endLine);

@@ -74,6 +74,21 @@ describe("placeFindings", () => {
     expect(placed.filter((p) => p.placement === "summary").map((p) => p.reason)).toEqual([`more than ${MAX_INLINE_COMMENTS} inline comments`, `more than ${MAX_INLINE_COMMENTS} inline comments`]);
   });
 
+  it("a review of what changed since the last one: removed lines (numbered as the previous head had them) go to the summary, quoted from the increment; added lines go inline", () => {
+    // The increment removes line 7 ("gone") of the previous head; the whole change's diff never showed it.
+    const increment: ChangeFile[] = [{ path: "src/x.ts", oldPath: "src/x.ts", status: "modified", patch: "@@ -6,3 +6,2 @@\n six\n-gone\n eight" }];
+    const [removed, added, missing] = placeFindings(
+      [finding({ side: "old", startLine: 7, severity: "high" }), finding({ startLine: 2, severity: "medium" }), finding({ side: "old", startLine: 40, severity: "low" })],
+      FILES,
+      increment,
+    );
+    expect(removed).toMatchObject({ placement: "summary", original: ["gone"], reason: "the lines were removed since the last review; the whole change's diff does not show them" });
+    expect(added).toMatchObject({ placement: "inline", original: ["B"] });
+    expect(missing).toMatchObject({ placement: "summary", reason: "the lines are not in the diff" });
+    // Without the increment, the same old-side line 2 would be anchored on the whole change's diff.
+    expect(placeFindings([finding({ side: "old", startLine: 2 })], FILES)[0]).toMatchObject({ placement: "inline", original: ["b"] });
+  });
+
   it("builds the forge comments with both line numbers and counters, and a marker per comment", () => {
     const placed = placeFindings([finding({ startLine: 1, endLine: 3, replacement: ["a", "b", "c"] }), finding({ side: "old", startLine: 2, severity: "high" })], FILES);
     const comments = reviewComments(placed, FILES, 12);
