@@ -39,7 +39,8 @@ export type ThreadRef = {
   visibility?: RepoVisibility | undefined;
 };
 
-export type Actor = { id: string; login: string };
+/** Someone acting on a forge; `external` as ForgeUser's (GitLab's external users). */
+export type Actor = { id: string; login: string; external?: boolean };
 
 /** What a user may do in a repository: see its sessions, and spend (the mention rule). */
 export type RepoAccess = { read: boolean; write: boolean };

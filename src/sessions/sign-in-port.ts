@@ -8,7 +8,11 @@ import type { ForgeName } from "./forge-port.js";
  */
 
 /** Who the forge says signed in. `id` is the forge's stable user id, `login` the handle. */
-export type ForgeUser = { forge: ForgeName; host: string; id: string; login: string };
+/**
+ * A user a forge vouched for at sign-in. `external`: GitLab says so (an external user sees an
+ * internal project only where they are a member).
+ */
+export type ForgeUser = { forge: ForgeName; host: string; id: string; login: string; external?: boolean };
 
 /**
  * Why a code did not become a user: the forge refused the code (wrong, used, expired) or could

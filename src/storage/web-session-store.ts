@@ -13,7 +13,7 @@ export type WebSessionRow = { user: ForgeUser; expiresAt: Date };
 /** A sign-in in progress: what the callback needs once its state and browser check out. */
 export type SignInState = { forge: ForgeName; codeVerifier: string; returnTo: string | null };
 
-type WebSessionSqlRow = { forge: ForgeName; host: string; user_id: string; login: string; expires_at: Date };
+type WebSessionSqlRow = { forge: ForgeName; host: string; user_id: string; login: string; external: boolean; expires_at: Date };
 
 export type WebSessionStore = ReturnType<typeof createWebSessionStore>;
 
@@ -21,20 +21,20 @@ export function createWebSessionStore(db: Db) {
   return {
     async createWebSession(idHash: string, user: ForgeUser, ttlMs: number): Promise<void> {
       await db.query(
-        `INSERT INTO web_sessions (id_hash, forge, host, user_id, login, expires_at)
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::double precision / 1000))`,
-        [idHash, user.forge, user.host, user.id, user.login, ttlMs],
+        `INSERT INTO web_sessions (id_hash, forge, host, user_id, login, external, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7::double precision / 1000))`,
+        [idHash, user.forge, user.host, user.id, user.login, user.external === true, ttlMs],
       );
     },
 
     /** The signed-in user of a cookie's id hash, or null when unknown or expired. */
     async findWebSession(idHash: string): Promise<WebSessionRow | null> {
       const { rows } = await db.query<WebSessionSqlRow>(
-        "SELECT forge, host, user_id, login, expires_at FROM web_sessions WHERE id_hash = $1 AND expires_at > now()",
+        "SELECT forge, host, user_id, login, external, expires_at FROM web_sessions WHERE id_hash = $1 AND expires_at > now()",
         [idHash],
       );
       const row = rows[0];
-      return row ? { user: { forge: row.forge, host: row.host, id: row.user_id, login: row.login }, expiresAt: row.expires_at } : null;
+      return row ? { user: { forge: row.forge, host: row.host, id: row.user_id, login: row.login, ...(row.external ? { external: true } : {}) }, expiresAt: row.expires_at } : null;
     },
 
     async deleteWebSession(idHash: string): Promise<void> {

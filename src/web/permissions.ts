@@ -55,7 +55,7 @@ export function createPermissions(forges: ForgeProvider, options: PermissionOpti
       // A session of a forge no longer configured: nobody can be checked, nobody may act.
       return { read: sessionVisibility(session) === "public", write: false };
     }
-    const actor: Actor = { id: user.id, login: user.login };
+    const actor: Actor = { id: user.id, login: user.login, ...(user.external ? { external: true } : {}) };
     const visibility = sessionVisibility(session);
     try {
       return await within(

@@ -12,7 +12,7 @@ import { findViewer, userKey, type Viewer, type WebSessionSettings } from "./web
  * - public repository: anyone with the link;
  * - internal or private: a signed-in user the forge says may read the repository (GitHub:
  *   permission read or more; GitLab: a member for private, any user of that GitLab for
- *   internal), or an operator (ADMIN_TOKEN, ADMIN_USERS);
+ *   internal, but an external user only as a member), or an operator (ADMIN_TOKEN, ADMIN_USERS);
  * - otherwise nothing of the session: a sign-in page, or, where sign-in is not set up for the
  *   session's forge, its status alone.
  */

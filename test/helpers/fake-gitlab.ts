@@ -36,7 +36,7 @@ export type FakeNote = {
 
 export type GitLabRequest = { method: string; path: string; query: URLSearchParams; body: unknown; token: string | undefined; at: number; authorization?: string | undefined };
 
-export type FakeGitLabUser = { id: number; username: string; state?: string };
+export type FakeGitLabUser = { id: number; username: string; state?: string; external?: boolean };
 /** A file of a merge request's diff, as `GET …/diffs` serves it. */
 export type FakeDiff = { old_path: string; new_path: string; diff: string; new_file?: boolean; deleted_file?: boolean; renamed_file?: boolean; too_large?: boolean; generated_file?: boolean };
 export type FakeDiffRefs = { base_sha: string; start_sha: string; head_sha: string };
@@ -274,7 +274,7 @@ export class FakeGitLab {
     const bearer = /^bearer\s+(\S+)$/i.exec(r.authorization ?? "")?.[1];
     if (r.method === "GET" && r.path === "/user" && bearer) {
       const user = this.oauthTokens.get(bearer);
-      return user ? [200, { id: user.id, username: user.username, name: user.username, state: user.state ?? "active" }] : [401, { message: "401 Unauthorized" }];
+      return user ? [200, { id: user.id, username: user.username, name: user.username, state: user.state ?? "active", external: user.external ?? false }] : [401, { message: "401 Unauthorized" }];
     }
     return null;
   }

@@ -52,8 +52,11 @@ export function createGitLabClient(api: GitLabApi, bound: ThreadRef, settings: G
 
     async accessOf(actor: Actor, visibility: RepoVisibility): Promise<RepoAccess> {
       const level = await accessLevelOf(actor);
-      // Private: members (Guest and up); internal: every user of this GitLab; public: anyone.
-      return { read: visibility !== "private" || level >= GUEST, write: level >= settings.minAccessLevel };
+      // Private: members (Guest and up); internal: every user of this GitLab but an external
+      // one, who must be a member; public: anyone.
+      const member = level >= GUEST;
+      const read = visibility === "public" || member || (visibility === "internal" && actor.external !== true);
+      return { read, write: level >= settings.minAccessLevel };
     },
 
     async postNote(thread: ThreadRef, body: string): Promise<NoteRef> {

@@ -44,13 +44,13 @@ export function createGitLabSignIn(config: GitLabSignInConfig, log: Logger): Sig
       const token = await exchange(code, redirectUri, codeVerifier);
       try {
         const answer = await readJson("GitLab user", `${config.url}/api/v4/user`, { headers: { accept: "application/json", authorization: `Bearer ${token}` } });
-        const user = answer.body as { id?: unknown; username?: unknown; state?: unknown };
+        const user = answer.body as { id?: unknown; username?: unknown; state?: unknown; external?: unknown };
         if (answer.status !== 200 || typeof user.id !== "number" || typeof user.username !== "string") {
           throw new SignInError("forge_error", `GitLab did not say who signed in (status ${answer.status})`);
         }
         // A blocked or deactivated account may still hold a token for a moment; it signs in nobody.
         if (user.state !== undefined && user.state !== "active") throw new SignInError("bad_code", "the GitLab account is not active");
-        return { forge: "gitlab", host: config.host, id: String(user.id), login: user.username };
+        return { forge: "gitlab", host: config.host, id: String(user.id), login: user.username, ...(user.external === true ? { external: true } : {}) };
       } finally {
         revokeQuietly(log, "gitlab", `${config.url}/oauth/revoke`, {
           method: "POST",

@@ -83,8 +83,8 @@ async function gitlabSession(visibility: RepoVisibility, status: "finished" | "r
   return store.getSession(session.id);
 }
 
-async function signInAs(id: number, username: string, level: number): Promise<{ cookie: string; id: string }> {
-  fake.oauthUser = { id, username };
+async function signInAs(id: number, username: string, level: number, options: { external?: boolean } = {}): Promise<{ cookie: string; id: string }> {
+  fake.oauthUser = { id, username, ...options };
   fake.members.set(id, level);
   return signIn(bot.baseUrl, "gitlab");
 }
@@ -198,5 +198,18 @@ describe("who may see and act on GitLab", () => {
     const form = pageForm((await page(session.id, developer.cookie)).html, "stop")!;
     expect((await postForm(`${bot.baseUrl}${form.action}`, { token: form.token }, { cookie: developer.cookie })).status).toBe(303);
     expect((await bot.bot.deps.sessions.getSession(session.id)).status).toBe("stopped");
+  });
+
+  it("internal project: a GitLab external user sees it only as a member", async () => {
+    const session = await gitlabSession("internal");
+    const external = await signInAs(4030, "ext", 0, { external: true });
+    const hidden = await page(session.id, external.cookie);
+    expect(hidden.status).toBe(403);
+    expect(hidden.html).not.toContain("what changed");
+
+    const externalMember = await signInAs(4031, "extmember", 10, { external: true });
+    const seen = await page(session.id, externalMember.cookie);
+    expect(seen.status).toBe(200);
+    expect(seen.html).toContain("what changed in this merge request");
   });
 });
