@@ -83,24 +83,51 @@ export async function sendMention(baseUrl: string, i: number, options: { retryUn
   }
 }
 
-/** A fault a FaultyGitHub serves instead of the fake's answer: a status with headers, or a hang. */
-export type Fault = { status: number; headers?: Record<string, string>; body?: unknown } | { hang: true };
+/**
+ * A fault a faulty front serves instead of the fake's answer: a status with headers, a hang (the
+ * client must time out), or a dropped connection. With `apply` the fake handles the request
+ * first, as a forge that did the write and then lost or garbled its answer.
+ */
+export type Fault =
+  | { status: number; headers?: Record<string, string>; body?: unknown; apply?: boolean }
+  | { hang: true; apply?: boolean }
+  | { drop: true; apply?: boolean };
 export type FaultRule = (req: { method: string; path: string; at: number }) => Fault | undefined;
+/** A request a faulty front received: its fault's label (`hang`, `drop`, the status) or null, and whether the fake applied it. */
+export type SeenRequest = { method: string; path: string; at: number; fault: string | null; applied: boolean };
+
+/** The label a fault is recorded under in `seen`. */
+export function faultLabel(fault: Fault): string {
+  return "hang" in fault ? "hang" : "drop" in fault ? "drop" : String(fault.status);
+}
+
+/** [status, body, headers?]: what a fake answered. */
+type Forwarded = [number, unknown, (Record<string, string> | undefined)?];
 
 /**
- * A loopback front for FakeGitHub that can answer with any status and headers (Retry-After,
- * x-ratelimit-*) or never answer, and records when each request arrived.
+ * A loopback front for a fake forge that can answer with any status and headers (Retry-After,
+ * x-ratelimit-*), never answer, or drop the connection — before or after the fake applied the
+ * request — and records when each request arrived. Everything else is the fake's answer, its
+ * headers (Location, Link) and binary bodies (archives) included.
  */
-export class FaultyGitHub {
+export abstract class FaultyFront {
   rules: FaultRule[] = [];
-  readonly seen: { method: string; path: string; at: number; fault: string | null }[] = [];
+  readonly seen: SeenRequest[] = [];
   #server: import("node:http").Server | null = null;
   port = 0;
-  constructor(readonly fake: import("../helpers/fake-github.js").FakeGitHub) {}
 
   get host(): string {
     return `127.0.0.1:${this.port}`;
   }
+
+  get url(): string {
+    return `http://${this.host}`;
+  }
+
+  /** The path rules match on: the request's path without the API prefix. */
+  protected abstract rulePath(pathname: string): string;
+  /** The fake's answer to the request. */
+  protected abstract forward(method: string, url: string, text: string, headers: Record<string, string | undefined>): Promise<Forwarded>;
 
   async start(): Promise<this> {
     const { createServer } = await import("node:http");
@@ -109,25 +136,29 @@ export class FaultyGitHub {
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         const method = req.method ?? "GET";
-        const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname.replace(/^\/api\/v3/, "");
+        const url = req.url ?? "/";
+        const text = Buffer.concat(chunks).toString("utf8");
+        const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+        const path = this.rulePath(decodePath(new URL(url, "http://127.0.0.1").pathname));
         const at = Date.now();
         const fault = this.rules.map((rule) => rule({ method, path, at })).find(Boolean);
-        this.seen.push({ method, path, at, fault: fault ? ("hang" in fault ? "hang" : String(fault.status)) : null });
-        if (fault && "hang" in fault) return; // never answered: the client must time out
-        if (fault) {
+        const seen: SeenRequest = { method, path, at, fault: fault ? faultLabel(fault) : null, applied: !fault };
+        this.seen.push(seen);
+        const answer = async () => {
+          if (!fault || fault.apply) {
+            const forwarded = await this.forward(method, url, text, headers);
+            seen.applied = true;
+            if (!fault) return sendAnswer(res, forwarded);
+          }
+          if ("hang" in fault) return; // never answered: the client must time out
+          if ("drop" in fault) {
+            req.socket.destroy();
+            return;
+          }
           res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
           res.end(JSON.stringify(fault.body ?? { message: "injected fault" }));
-          return;
-        }
-        this.fake.respond(method, req.url ?? "/", Buffer.concat(chunks).toString("utf8")).then(([status, body]) => {
-          if (body === undefined) {
-            res.writeHead(status);
-            res.end();
-          } else {
-            res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-            res.end(JSON.stringify(body));
-          }
-        }, (err: unknown) => {
+        };
+        answer().catch((err: unknown) => {
           res.writeHead(500);
           res.end(String(err));
         });
@@ -139,6 +170,61 @@ export class FaultyGitHub {
 
   async stop(): Promise<void> {
     await closeServer(this.#server);
+  }
+}
+
+/** The path with percent-escapes decoded (clients encode a ref's slashes), as rules match it. */
+function decodePath(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return pathname;
+  }
+}
+
+function sendAnswer(res: import("node:http").ServerResponse, [status, body, headers]: Forwarded): void {
+  if (body === undefined) {
+    res.writeHead(status, headers ?? {});
+    res.end();
+  } else if (Buffer.isBuffer(body)) {
+    res.writeHead(status, { "content-length": String(body.length), ...headers });
+    res.end(body);
+  } else if (typeof body === "string") {
+    res.writeHead(status, { "content-type": "text/plain", ...headers });
+    res.end(body);
+  } else {
+    res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
+    res.end(JSON.stringify(body));
+  }
+}
+
+/** A FaultyFront for FakeGitHub (REST under /api/v3, as on GHES: point GHE_HOST at `host`). */
+export class FaultyGitHub extends FaultyFront {
+  constructor(readonly fake: import("../helpers/fake-github.js").FakeGitHub) {
+    super();
+  }
+
+  protected rulePath(pathname: string): string {
+    return pathname.replace(/^\/api\/v3/, "");
+  }
+
+  protected forward(method: string, url: string, text: string, headers: Record<string, string | undefined>): Promise<Forwarded> {
+    return this.fake.respond(method, url, text, headers);
+  }
+}
+
+/** A FaultyFront for FakeGitLab (point GITLAB_URL at `url`); rules see paths without /api/v4. */
+export class FaultyGitLab extends FaultyFront {
+  constructor(readonly fake: import("../helpers/fake-gitlab.js").FakeGitLab) {
+    super();
+  }
+
+  protected rulePath(pathname: string): string {
+    return pathname.replace(/^\/api\/v4/, "");
+  }
+
+  protected forward(method: string, url: string, text: string, headers: Record<string, string | undefined>): Promise<Forwarded> {
+    return Promise.resolve(this.fake.respond(method, url, text, headers["private-token"], headers.authorization));
   }
 }
 

@@ -1,12 +1,13 @@
 import { FlowError } from "../../sessions/errors.js";
 import type { FlowContext } from "../../sessions/flow.js";
-import type { PostedReview, ReviewDraft } from "../../sessions/forge-port.js";
-import type { SessionStore } from "../../sessions/ports.js";
+import type { PostedReview, ReviewDraft, ThreadRef } from "../../sessions/forge-port.js";
+import type { Logger, SessionStore } from "../../sessions/ports.js";
 import { reviewMarker } from "../../sessions/notes.js";
 import type { Session } from "../../sessions/session.js";
+import { isTransient } from "../publish/steps.js";
 import { reviewComments } from "./findings.js";
 import type { ReviewMetrics } from "./metrics.js";
-import { reviewClient } from "./prepare.js";
+import { reviewClient, type ReviewClient } from "./prepare.js";
 import type { PlacedFinding, ReviewRecord, ReviewStore } from "./store.js";
 import { reviewSummary } from "./summary.js";
 
@@ -23,11 +24,47 @@ function withPosted(findings: readonly PlacedFinding[], posted: PostedReview): P
   });
 }
 
+/** Waits before posting again after a failure the forge gave no definite answer to, when no review of ours is there. */
+export const REPOST_DELAYS_MS = [500, 2000] as const;
+
+export type PostOrFindOptions = { signal: AbortSignal; log: Logger; sleep?: (ms: number) => Promise<void> };
+
+/**
+ * Posts the review; when the post fails, looks for it on the forge (the answer may have been lost
+ * after the forge stored it) and adopts what it finds. A failure without a definite answer
+ * (timeout, network, 5xx) with no review of ours found is posted again after a pause, a few
+ * times; anything else, or a lookup that fails too, is thrown as the post's error.
+ */
+export async function postOrFindReview(client: Pick<ReviewClient, "postReview" | "findReview">, thread: ThreadRef, draft: ReviewDraft, options: PostOrFindOptions): Promise<{ posted: PostedReview; outcome: "posted" | "found_existing" }> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { posted: await client.postReview(thread, draft), outcome: "posted" };
+    } catch (err: unknown) {
+      let found: PostedReview | null;
+      try {
+        found = await client.findReview(thread, draft);
+      } catch (lookupErr: unknown) {
+        // Not knowing whether the forge stored it, posting again could make a second review.
+        options.log.warn({ err: lookupErr }, "could not look for the review after its post failed");
+        throw err;
+      }
+      if (found) return { posted: found, outcome: "found_existing" };
+      const delay = REPOST_DELAYS_MS[attempt];
+      if (!isTransient(err) || delay === undefined || options.signal.aborted) throw err;
+      options.log.warn({ err, attempt: attempt + 1 }, "the review's post got no answer and the forge holds no review of this session; posting again");
+      await sleep(delay);
+      if (options.signal.aborted) throw err;
+    }
+  }
+}
+
 /**
  * Posts the session's review exactly once. Under the change request's review lock, a write-ahead
  * intent is recorded before the post; when an earlier attempt recorded it already (it may have
  * posted, then died), the forge is searched for the review's marker and a review found is
- * adopted. A post that fails is looked for too before the session fails with a fixed text.
+ * adopted. A post that fails is looked for too, and posted again when the forge gave no
+ * definite answer (postOrFindReview), before the session fails with a fixed text.
  * The head is read again first: when it moved, the review still goes on the commit it read.
  */
 export async function postReviewOnce(deps: PostDeps, session: Session, context: FlowContext, record: ReviewRecord, settingsNotice: string | null): Promise<ReviewRecord> {
@@ -59,11 +96,8 @@ export async function postReviewOnce(deps: PostDeps, session: Session, context: 
       if (found) return { posted: found, outcome: "found_existing" as const };
     }
     try {
-      return { posted: await client.postReview(thread, draft), outcome: "posted" as const };
+      return await postOrFindReview(client, thread, draft, { signal: context.signal, log: context.log });
     } catch (err: unknown) {
-      // The answer may have been lost after the forge stored the review.
-      const found = await client.findReview(thread, draft).catch(() => null);
-      if (found) return { posted: found, outcome: "found_existing" as const };
       deps.metrics.reviewPosted(forge, "failed");
       throw new FlowError("review_not_posted", err instanceof Error ? err.message : String(err), { cause: err });
     }
