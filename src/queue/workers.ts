@@ -26,6 +26,30 @@ function rethrow(err: unknown): never {
 /** Another worker holds the session's note lease: try again shortly, without spending an attempt. */
 const BUSY_RETRY_MS = 300;
 
+/** What BullMQ's worker emits when a job's lock could not be extended. */
+const LOCK_RENEWAL_FAILED = /^could not renew lock for job (.+)$/;
+
+/**
+ * Jobs this process moved to delayed within the last lock period. BullMQ's lock renewal may run
+ * between a job's `moveToDelayed` (which gives up its lock) and the processor's DelayedError
+ * (which stops the renewal): the renewal finds no lock and the worker reports it as an error,
+ * though the job is safely delayed. Such a report names a job remembered here.
+ */
+function delayedJobs(windowMs: number): { add(id: string): void; has(id: string): boolean } {
+  const at = new Map<string, number>();
+  const expired = (t: number) => Date.now() - t > windowMs;
+  return {
+    add(id) {
+      for (const [key, t] of at) if (expired(t)) at.delete(key);
+      at.set(id, Date.now());
+    },
+    has(id) {
+      const t = at.get(id);
+      return t !== undefined && !expired(t);
+    },
+  };
+}
+
 /**
  * Starts both workers. Closing aborts running flows first (their jobs fail and are retried
  * elsewhere from the last checkpoint), then waits for the short lifecycle jobs to finish.
@@ -36,6 +60,7 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
   setMaxListeners(0, shutdown.signal);
   // Raised from BullMQ's default of 1 so a second crash resumes the session instead of failing it.
   const tuning = { lockDuration: settings.lockMs, stalledInterval: settings.stalledIntervalMs, maxStalledCount: 10 };
+  const delayed = delayedJobs(settings.lockMs);
   const lifecycle = factory.createWorker(
     LIFECYCLE_QUEUE,
     async (job: Job, token?: string) => {
@@ -48,6 +73,7 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
         throw new UnrecoverableError(`unknown lifecycle job ${job.name}`);
       } catch (err: unknown) {
         if (jobErrorKind(err) === "busy") {
+          if (job.id) delayed.add(job.id);
           await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
           throw new DelayedError();
         }
@@ -75,7 +101,13 @@ export function startWorkers(factory: QueueFactory, deps: LifecycleDeps, setting
     { ...tuning, concurrency: settings.sessionConcurrency },
   );
   for (const worker of [lifecycle, sessions]) {
-    worker.on("error", (err) => deps.log.error({ err, queue: worker.name }, "queue worker error"));
+    worker.on("error", (err) => {
+      // A renewal that raced the job's own move to delayed lost nothing; a lock lost otherwise
+      // (a job stalled, perhaps run elsewhere) stays an error.
+      const jobId = LOCK_RENEWAL_FAILED.exec(err.message)?.[1];
+      if (jobId !== undefined && delayed.has(jobId)) deps.log.debug({ err, queue: worker.name, jobId }, "lock renewal raced the job's move to delayed");
+      else deps.log.error({ err, queue: worker.name }, "queue worker error");
+    });
   }
   return {
     workers: [lifecycle, sessions],
