@@ -46,19 +46,30 @@ function countRequests(octokit: ProbotOctokit): ProbotOctokit {
 }
 
 /**
+ * Every request gets its own `request` options. The retry plugin counts a request's retries in
+ * `options.request.retryCount`, and that object is otherwise the client's defaults, shared: after
+ * one failed request (even a 404 it never retries) every later first retry waited 4 s, not 1 s.
+ */
+function ownRequestOptions(octokit: { hook: { before(name: "request", fn: (options: { request?: object }) => void): void } }): void {
+  octokit.hook.before("request", (options) => {
+    options.request = { ...options.request };
+  });
+}
+
+/**
  * Probot's Octokit without its per-installation throttle (a blanket 1 s / 3 s gap per write;
  * forgebot's write budget replaces it) and without retrying 429s (the budget honours
  * Retry-After and slows the whole installation). 5xx and network errors are still retried.
  */
-function forgebotOctokit(requestTimeoutMs: number): typeof ProbotOctokit {
+export function forgebotOctokit(requestTimeoutMs: number): typeof ProbotOctokit {
   // Without a limit a request GitHub never answers holds its job (and its lock renewals) forever.
   const timedFetch = (url: string | URL | Request, init?: RequestInit) =>
     fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(requestTimeoutMs)]) : AbortSignal.timeout(requestTimeoutMs) });
-  return ProbotOctokit.defaults((octokitOptions: Record<string, unknown>) => ({
+  return ProbotOctokit.plugin(ownRequestOptions).defaults((octokitOptions: Record<string, unknown>) => ({
     ...octokitOptions,
     request: { ...(octokitOptions.request as Record<string, unknown> | undefined), fetch: timedFetch },
     throttle: { enabled: false },
-    retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
+    retry: { ...(octokitOptions.retry as Record<string, unknown> | undefined), doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
   })) as unknown as typeof ProbotOctokit;
 }
 
