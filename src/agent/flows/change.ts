@@ -132,7 +132,7 @@ function changeTask(deps: ChangeFlowDeps, session: Session, context: FlowContext
         if (cut.length) messages.push(...recoveredCommandMessages(cut));
         if (messages.length === 0) return null;
         context.log.info({ sessionId: session.id, commands: cut.map((c) => c.id), switched: Boolean(open) }, "change session recovered calls before going on");
-        return { messages, reason: cut.length ? "commands cut short by a stop were not run again" : "switched from chat", data: { commandIds: cut.map((c) => c.id) } };
+        return { messages, reason: cut.length ? "commands cut short (a stop or a crash) were not run again" : "switched from chat", data: { commandIds: cut.map((c) => c.id) } };
       },
     },
   };
