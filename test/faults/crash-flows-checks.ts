@@ -1,12 +1,16 @@
+import type { Queue } from "bullmq";
 import { replyMarker, startedMarker } from "../../src/sessions/notes.js";
 import type { Db } from "../../src/storage/pool.js";
 import type { FakeComment } from "../helpers/fake-github.js";
+import type { BotProcess } from "../helpers/processes.js";
 import type { Asked, FlowKind } from "./crash-flows-fixtures.js";
+import { writeFigures } from "./support.js";
 
 /**
  * What crash-flows.test.ts reads back after the storm: each session's checkpoint chain keyed the
  * way the scripted model keys its requests (so a step asked after it was recorded shows), and
- * which kinds of session were in flight when each kill landed.
+ * which kinds of session were in flight when each kill landed; and, when the run fails, what was
+ * left (test-artifacts/faults/crash-flows-failure.json).
  */
 
 export type SessionRow = { id: number; flow: FlowKind; status: string; run_seq: number; thread_number: number; reply_note_id: string | null; prompt: string };
@@ -75,4 +79,31 @@ export function killsByPhase(killTimes: readonly number[], windows: readonly { p
     out[phase] = killTimes.filter((k) => windows.some((w) => w.phase === phase && w.from <= k && k <= w.to)).length;
   }
   return out;
+}
+
+/**
+ * What a failed run leaves for its reader: the sessions that did not end (events, checkpoints,
+ * commands, lease), the jobs still pending, and the workers' warnings and errors.
+ */
+export async function writeFailureReport(
+  db: Db,
+  input: { seed: number; kills: unknown[]; stuck?: readonly SessionRow[]; queues?: readonly Queue[]; workers: readonly BotProcess[] },
+): Promise<void> {
+  const sessions = [];
+  for (const s of input.stuck ?? []) {
+    const { rows: events } = await db.query("SELECT kind, data, created_at FROM session_events WHERE session_id = $1 ORDER BY id", [s.id]);
+    const { rows: chain } = await db.query("SELECT seq, kind, run, created_at FROM checkpoints WHERE session_id = $1 ORDER BY seq", [s.id]);
+    const { rows: commands } = await db.query("SELECT id, run, after_seq, status, outcome FROM session_commands WHERE session_id = $1 ORDER BY id", [s.id]);
+    const { rows: lease } = await db.query("SELECT lease_token, lease_until, updated_at FROM sessions WHERE id = $1", [s.id]);
+    sessions.push({ id: s.id, flow: s.flow, status: s.status, run: s.run_seq, prompt: s.prompt, lease, events, chain, commands });
+  }
+  const jobs = [];
+  for (const queue of input.queues ?? []) {
+    for (const job of await queue.getJobs(["waiting", "active", "delayed", "prioritized", "waiting-children"])) {
+      jobs.push({ queue: queue.name, state: await job.getState(), name: job.name, id: job.id, data: job.data, attemptsMade: job.attemptsMade, failedReason: job.failedReason, ageMs: Date.now() - job.timestamp });
+    }
+  }
+  const { rows: installation } = await db.query("SELECT queue_namespace, rotated_at FROM installation");
+  const logs = input.workers.map((w) => w.output().split("\n").filter((line) => /"level":(40|50|60)/.test(line)));
+  writeFigures("crash-flows-failure", { seed: input.seed, kills: input.kills, installation, sessions, jobs, logs });
 }

@@ -11,7 +11,7 @@ import { signedHeaders } from "../helpers/github-app.js";
 import { spawnForgebot, stopProcess, type BotProcess } from "../helpers/processes.js";
 import { waitForQuiet } from "../helpers/quiet.js";
 import { BASE, HEAD } from "../integration/review/fixtures.js";
-import { killsByPhase, lateAsks, recordedSteps, runWindows, type SessionRow } from "./crash-flows-checks.js";
+import { killsByPhase, lateAsks, recordedSteps, runWindows, writeFailureReport, type SessionRow } from "./crash-flows-checks.js";
 import {
   firstMention,
   FLOW_REPO,
@@ -34,9 +34,11 @@ import { writeFigures } from "./support.js";
  * 50 sessions of three kinds — 20 chat, 15 review, 15 change — run on three `forgebot worker`
  * processes while, every 0.3–0.8 s, one that has started (never the last one up) is SIGKILLed
  * and replaced. Each change session's approval reply is answered with `@forgebot apply` as soon
- * as it appears, so kills also land in publishes. Afterwards: one reply per run, one review per review session,
- * one branch, commit and pull request per published change, no started note left, no workspace
- * left on disk, no sandboxed command run twice and no recorded step asked of the model again.
+ * as it appears, so kills also land in publishes. Afterwards: one reply per run, one review per
+ * review session, one branch, commit, pull request and `published` event per published change,
+ * no started note left, no workspace left on disk, no sandboxed command run twice, no recorded
+ * step asked of the model again, and the queues never moved to another namespace. Figures go to
+ * test-artifacts/faults/crash-flows.json (FAULT_SEED replays a run, FAULT_KILLS caps the kills).
  */
 const COUNTS: Record<FlowKind, number> = { chat: 20, review: 15, change: 15 };
 const KINDS = Object.keys(COUNTS) as FlowKind[];
@@ -56,10 +58,13 @@ const workers: Worker[] = [];
 const all: BotProcess[] = [];
 const asked: Asked[] = [];
 
-// A seeded generator keeps a failing run reproducible (the seed is printed on failure).
+// Seeded generators keep a failing run reproducible (the seed is printed on failure): one for the
+// kills, one for the order and pace of the mentions, so neither shifts the other's sequence.
 const SEED = Number(process.env.FAULT_SEED ?? Date.now() % 100_000);
-let state = SEED;
-const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A worker; `bootMs` is set once it logged that it started (killing one still loading its modules tests nothing). */
@@ -132,13 +137,15 @@ afterAll(async () => {
 });
 
 async function sessionRows(): Promise<SessionRow[]> {
-  const { rows } = await database.db.query<SessionRow & { id: string }>("SELECT id, flow, status, run_seq, thread_number, reply_note_id, prompt FROM sessions ORDER BY id");
-  return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  const { rows } = await database.db.query<SessionRow>("SELECT id, flow, status, run_seq, thread_number, reply_note_id, prompt FROM sessions ORDER BY id");
+  return rows;
 }
 
 describe(`${SESSIONS} chat, review and change sessions while worker processes are SIGKILLed at random points`, () => {
   it("each run answers once, each review and publish happens once, and nothing is left or done twice", async () => {
     const t0 = Date.now();
+    const killRandom = seeded(SEED);
+    const trafficRandom = seeded(SEED + 1);
     for (let i = 0; i < WORKERS; i++) workers.push(spawnWorker());
     const kills: { at: number; age: number }[] = [];
     const replaced: Worker[] = [];
@@ -146,10 +153,10 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     let killing = true;
     const killer = (async () => {
       while (killing && kills.length < MAX_KILLS) {
-        await sleep(300 + random() * 500);
+        await sleep(300 + killRandom() * 500);
         if (!killing) break;
         const up = workers.filter(started);
-        const pick = random();
+        const pick = killRandom();
         // The last worker up is spared: sessions go on between kills, so kills land in every phase of their work.
         if (up.length < 2) {
           idleTicks++;
@@ -166,7 +173,7 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     // Mentions of all three kinds, shuffled, in waves, so kills meet sessions in every phase.
     const order = KINDS.flatMap((kind) => Array.from({ length: COUNTS[kind] }, (_, i) => ({ kind, i })));
     for (let j = order.length - 1; j > 0; j--) {
-      const k = Math.floor(random() * (j + 1));
+      const k = Math.floor(trafficRandom() * (j + 1));
       [order[j], order[k]] = [order[k]!, order[j]!];
     }
     const applied = new Set<number>();
@@ -186,7 +193,7 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     for (let n = 0; n < order.length; n++) {
       const { kind, i } = order[n]!;
       await mention(kind, i, firstMention(kind, i), 860_000 + THREAD_BASE[kind] + i);
-      if (n % 10 === 9) await sleep(400 + random() * 600);
+      if (n % 10 === 9) await sleep(400 + trafficRandom() * 600);
     }
 
     let context = `seed ${SEED}`;
@@ -200,8 +207,9 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
         100_000,
       );
     } catch (err: unknown) {
-      const rows = await sessionRows();
-      process.stderr.write(`${context}, ${kills.length} kills: ${JSON.stringify(rows.filter((s) => s.status !== "finished").map((s) => ({ id: s.id, flow: s.flow, status: s.status, run: s.run_seq })))}\n`);
+      const stuck = (await sessionRows()).filter((row) => row.status !== "finished");
+      await writeFailureReport(database.db, { seed: SEED, kills, stuck, workers: all });
+      process.stderr.write(`${context}, ${kills.length} kills: ${JSON.stringify(stuck.map((row) => ({ id: row.id, flow: row.flow, status: row.status, run: row.run_seq })))}\n`);
       throw err;
     } finally {
       killing = false;
@@ -211,7 +219,14 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     const endedAt = Date.now();
     // A duplicate would come from a stalled job run again or a row the reconciler finds owed: wait
     // until the queues (this web process shares the workers' prefix) are drained and nothing is owed.
-    const passes = await waitForQuiet(web, { timeoutMs: 60_000 });
+    let passes;
+    try {
+      passes = await waitForQuiet(web, { timeoutMs: 60_000 });
+    } catch (err: unknown) {
+      await writeFailureReport(database.db, { seed: SEED, kills, queues: [web.bot.queues.lifecycle, web.bot.queues.sessions], workers: all });
+      process.stderr.write(`${context}, ${kills.length} kills: the queues did not drain (test-artifacts/faults/crash-flows-failure.json)\n`);
+      throw err;
+    }
     context = `seed ${SEED}, ${kills.length} kills`;
 
     const sessions = await sessionRows();
@@ -219,6 +234,48 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     const comments = github.comments;
     const windows = runWindows(comments, sessions);
     const byPhase = killsByPhase(kills.map((k) => k.at), windows);
+    const { rows: commands } = await database.db.query<{ id: string; session_id: string; command: string; status: string }>("SELECT id, session_id, command, status FROM session_commands ORDER BY id");
+    const { rows: recovered } = await database.db.query<{ session_id: string; ids: number[] }>("SELECT session_id, delta->'data'->'commandIds' AS ids FROM checkpoints WHERE kind = 'recovered'");
+    const cutShort = new Set(recovered.filter((r) => (r.ids ?? []).length > 0).map((r) => Number(r.session_id)));
+    const cutIds = new Set(recovered.flatMap((r) => (r.ids ?? []).map(Number)));
+    const late = lateAsks(sessions, tags, await recordedSteps(database.db, sessions), asked);
+    const expected = KINDS.reduce((n, k) => n + COUNTS[k] * STEPS_PER_SESSION[k], 0);
+    const repeats = asked.length - expected;
+    // A worker still starting holds its sandbox self-test's directory in WORKSPACE_DIR for a moment.
+    await waitFor("every worker to have started", () => workers.every(started), 30_000);
+    const workspacesLeft = readdirSync(root.dir);
+    const { rows: events } = await database.db.query<{ kind: string; n: string }>("SELECT kind, count(*) AS n FROM session_events GROUP BY kind ORDER BY kind");
+    const writes = (pattern: RegExp) => github.requests.filter((r) => r.method === "POST" && pattern.test(r.path)).length;
+    writeFigures("crash-flows", {
+      seed: SEED,
+      sessions: COUNTS,
+      workers: WORKERS,
+      kills: kills.length,
+      killAgesMs: kills.map((k) => k.age),
+      idleKillerTicks: idleTicks,
+      workerBootMs: [...replaced, ...workers].filter(started).map((w) => w.bootMs),
+      killsWhileInFlight: byPhase,
+      durationMs: { toAllEnded: endedAt - t0, toQuiet: Date.now() - t0 },
+      modelRequests: { total: asked.length, expected, repeats, askedAfterCheckpoint: late.length },
+      commandsCutShort: { sessions: cutShort.size, finishedBeforeTheKill: commands.filter((c) => cutIds.has(Number(c.id)) && c.status === "finished").length },
+      workspacesLeft,
+      reconcilerPasses: passes.map((p) => ({ mentions: p.mentions.length, runs: p.runs.length, deliveries: p.deliveries.length })),
+      forgeWrites: {
+        startedNotesPosted: comments.filter((c) => c.body.includes("forgebot:started")).length,
+        repliesPosted: comments.filter((c) => c.body.includes("forgebot:reply")).length,
+        reviewPosts: writes(/\/pulls\/\d+\/reviews$/),
+        blobs: writes(/\/git\/blobs$/),
+        trees: writes(/\/git\/trees$/),
+        commits: writes(/\/git\/commits$/),
+        refs: writes(/\/git\/refs$/),
+        pulls: writes(/\/pulls$/),
+      },
+      sessionEvents: Object.fromEntries(events.map((e) => [e.kind, Number(e.n)])),
+    });
+
+    // Every worker, however often replaced, consumed the queues the web process enqueues to.
+    const { rows: installation } = await database.db.query<{ rotated_at: Date | null }>("SELECT rotated_at FROM installation");
+    expect({ context, namespaceRotated: installation.map((r) => r.rotated_at !== null) }).toEqual({ context, namespaceRotated: [false] });
 
     // Every session ended well, the changes after their publish run.
     expect({ context, notFinished: sessions.filter((s) => s.status !== "finished" || !s.reply_note_id || s.run_seq !== (s.flow === "change" ? 2 : 1)).map((s) => `${s.id} ${s.flow} ${s.status} run ${s.run_seq}`) }).toEqual({ context, notFinished: [] });
@@ -256,10 +313,8 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     // Change: the approval, then after `apply` one branch with one commit and one draft pull request.
     const repo = github.repo!;
     const main = repo.branches.get("main")!;
-    const { rows: commands } = await database.db.query<{ session_id: string; command: string; status: string }>("SELECT session_id, command, status FROM session_commands ORDER BY id");
-    const { rows: recovered } = await database.db.query<{ session_id: string; ids: number[] }>("SELECT session_id, delta->'data'->'commandIds' AS ids FROM checkpoints WHERE kind = 'recovered'");
-    const cutShort = new Set(recovered.filter((r) => (r.ids ?? []).length > 0).map((r) => Number(r.session_id)));
     const pulls = github.openedPulls();
+    const { rows: publishedEvents } = await database.db.query<{ session_id: string; run: number }>("SELECT session_id, (data->>'run')::int AS run FROM session_events WHERE kind = 'published' ORDER BY id");
     for (const s of sessions.filter((x) => x.flow === "change")) {
       const tag = tags.get(s.id)!;
       expect(replyOf(s, 1)).toContain("Reply `@forgebot apply` to open a draft pull request with this change.");
@@ -275,6 +330,8 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
       expect({ context, tag, pulls: mine.length }).toEqual({ context, tag, pulls: 1 });
       expect(mine[0]).toMatchObject({ base: { ref: "main" }, draft: true, state: "open" });
       expect(replyOf(s, 2)).toContain(`Opened draft pull request #${mine[0]!.number}`);
+      // The session's timeline says so once, however often a killed publish was taken up again.
+      expect({ context, tag, publishedInRuns: publishedEvents.filter((e) => Number(e.session_id) === s.id).map((e) => e.run) }).toEqual({ context, tag, publishedInRuns: [2] });
       // The test script was written ahead once and ran at most once: its line is in the commit once,
       // or (cut short by a kill and never run again) its effect was discarded.
       const own = commands.filter((c) => Number(c.session_id) === s.id);
@@ -287,44 +344,16 @@ describe(`${SESSIONS} chat, review and change sessions while worker processes ar
     expect(github.shapeRefusals()).toEqual([]);
 
     // No workspace left: every session has ended, and the periodic sweep is off.
-    expect({ context, workspaces: readdirSync(root.dir) }).toEqual({ context, workspaces: [] });
+    expect({ context, workspaces: workspacesLeft }).toEqual({ context, workspaces: [] });
 
     // No recorded step was asked of the model again.
-    const steps = await recordedSteps(database.db, sessions);
-    expect({ context, late: lateAsks(sessions, tags, steps, asked) }).toEqual({ context, late: [] });
-    const expected = KINDS.reduce((n, k) => n + COUNTS[k] * STEPS_PER_SESSION[k], 0);
-    const repeats = asked.length - expected;
+    expect({ context, late }).toEqual({ context, late: [] });
     // Every step was asked; each kill can lose at most the steps in flight on its worker.
     expect(repeats).toBeGreaterThanOrEqual(0);
     expect(repeats).toBeLessThanOrEqual(kills.length * 10);
-    expect({ context, enoughKills: kills.length >= Math.min(MAX_KILLS, 10) }).toEqual({ context, enoughKills: true });
+    expect({ context, enoughKills: kills.length >= Math.min(MAX_KILLS, 5) }).toEqual({ context, enoughKills: true });
+    // The storm met every kind of run: some kill fell while one of each was between its started note and its reply.
+    if (MAX_KILLS >= 5) expect({ context, byPhase: Object.values(byPhase).every((n) => n > 0) }).toEqual({ context, byPhase: true });
 
-    const { rows: events } = await database.db.query<{ kind: string; n: string }>("SELECT kind, count(*) AS n FROM session_events GROUP BY kind ORDER BY kind");
-    const writes = (pattern: RegExp) => github.requests.filter((r) => r.method === "POST" && pattern.test(r.path)).length;
-    writeFigures("crash-flows", {
-      seed: SEED,
-      sessions: COUNTS,
-      workers: WORKERS,
-      kills: kills.length,
-      killAgesMs: kills.map((k) => k.age),
-      idleKillerTicks: idleTicks,
-      workerBootMs: [...replaced, ...workers].filter(started).map((w) => w.bootMs),
-      killsWhileInFlight: byPhase,
-      durationMs: { toAllEnded: endedAt - t0, toQuiet: Date.now() - t0 },
-      modelRequests: { total: asked.length, expected, repeats },
-      commandsCutShort: cutShort.size,
-      reconcilerPasses: passes.map((p) => ({ mentions: p.mentions.length, runs: p.runs.length, deliveries: p.deliveries.length })),
-      forgeWrites: {
-        startedNotesPosted: comments.filter((c) => c.body.includes("forgebot:started")).length,
-        repliesPosted: comments.filter((c) => c.body.includes("forgebot:reply")).length,
-        reviewPosts: writes(/\/pulls\/\d+\/reviews$/),
-        blobs: writes(/\/git\/blobs$/),
-        trees: writes(/\/git\/trees$/),
-        commits: writes(/\/git\/commits$/),
-        refs: writes(/\/git\/refs$/),
-        pulls: writes(/\/pulls$/),
-      },
-      sessionEvents: Object.fromEntries(events.map((e) => [e.kind, Number(e.n)])),
-    });
   }, 170_000);
 });
