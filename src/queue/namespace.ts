@@ -22,7 +22,13 @@ async function readNamespace(db: Db): Promise<string> {
   return rows[0].queue_namespace;
 }
 
-/** True when Redis already holds the job Postgres would create next: Postgres is behind the queue. */
+/**
+ * True when Redis already holds a job Postgres has not created yet: Postgres is behind the queue.
+ * Reading the sequences and then Redis is not one step: a process running meanwhile may take the
+ * next id and enqueue its job, which is then found too. Its row was committed before the job was
+ * added, so a job whose row exists (looked up after Redis) is a live one; only a job without its
+ * row is left from a later state of the database.
+ */
 async function behindTheQueue(db: Db, redis: Redis, prefix: string): Promise<boolean> {
   // The ids the sequences hand out next (a restore sets them back; TRUNCATE does not).
   const { rows } = await db.query<{ delivery: number; session: number }>(
@@ -30,12 +36,15 @@ async function behindTheQueue(db: Db, redis: Redis, prefix: string): Promise<boo
             (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM sessions_id_seq) AS session`,
   );
   const next = rows[0] ?? { delivery: 1, session: 1 };
-  const keys = [
-    `${prefix}:${LIFECYCLE_QUEUE}:${jobIds.mention(next.delivery)}`,
-    `${prefix}:${SESSIONS_QUEUE}:${jobIds.run(next.session, 1)}`,
-    `${prefix}:${LIFECYCLE_QUEUE}:${jobIds.deliver(next.session, 1)}`,
-  ];
-  return (await redis.exists(...keys)) > 0;
+  const deliveryJob = await redis.exists(`${prefix}:${LIFECYCLE_QUEUE}:${jobIds.mention(next.delivery)}`);
+  const sessionJobs = await redis.exists(`${prefix}:${SESSIONS_QUEUE}:${jobIds.run(next.session, 1)}`, `${prefix}:${LIFECYCLE_QUEUE}:${jobIds.deliver(next.session, 1)}`);
+  if (deliveryJob === 0 && sessionJobs === 0) return false;
+  const { rows: existing } = await db.query<{ delivery: boolean; session: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1) AS delivery, EXISTS (SELECT 1 FROM sessions WHERE id = $2) AS session",
+    [next.delivery, next.session],
+  );
+  const rowOf = existing[0] ?? { delivery: false, session: false };
+  return (deliveryJob > 0 && !rowOf.delivery) || (sessionJobs > 0 && !rowOf.session);
 }
 
 /** Other namespaces of the same QUEUE_PREFIX in this Redis: other databases' queues. */

@@ -41,6 +41,18 @@ export function createPublishStore(db: Db): PublishStore {
              published_at = COALESCE(published_at, now()), updated_at = now() WHERE session_id = $1`,
           [sessionId, branch, commit.sha, JSON.stringify(changeRequest)],
         );
+        // The session's `published` event, once per run: a repeated attempt (its worker died
+        // before the session recorded the outcome) finds it and adds no second one.
+        await client.query(
+          `INSERT INTO session_events (session_id, kind, data)
+           SELECT $1, 'published', $2::jsonb
+           WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE session_id = $1 AND kind = 'published' AND data->>'run' = $3)`,
+          [
+            sessionId,
+            JSON.stringify({ run: publication.run, mode: publication.mode, branch, commit: commit.sha, changeRequest: rest.changeRequest.reference, url: rest.changeRequest.url }),
+            String(publication.run),
+          ],
+        );
         if (opened) {
           await client.query(
             `INSERT INTO published_change_requests (forge, host, repo_id, number, session_id, branch, url)

@@ -184,7 +184,6 @@ export async function publishChange(deps: PublishDeps, request: PublishRequest):
       rebased: plan.parentSha !== patch.baseSha,
     };
     await deps.store.markPublished(session.id, publication, opened ? { forge: thread.forge, host: thread.host, repoId: thread.repoId, number: opened.number } : null);
-    await deps.sessions.addEvent(session.id, "published", { run, mode: plan.mode, branch: plan.branch, commit: commit.sha, changeRequest: publication.changeRequest.reference, url: publication.changeRequest.url });
     count("published");
     context.log.info({ sessionId: session.id, run, mode: plan.mode, branch: plan.branch, commit: commit.sha, changeRequest: number }, "change published");
     const text = publishedText({

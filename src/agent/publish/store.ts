@@ -23,8 +23,9 @@ export interface PublishStore {
   claimStep(sessionId: number, run: number, step: RecordedStep): Promise<StepClaim>;
   completeStep(sessionId: number, run: number, step: RecordedStep, result: unknown): Promise<void>;
   /**
-   * Records the publish with the session's patch and, when it opened a change request, that
-   * change request (so a mention there is recognised). Safe to repeat.
+   * Records the publish with the session's patch, its `published` session event and, when it
+   * opened a change request, that change request (so a mention there is recognised), in one
+   * transaction. Safe to repeat: a repeat adds no second event for the same run.
    */
   markPublished(sessionId: number, publication: Omit<PatchPublication, "publishedAt">, opened: ChangeRequestKey | null): Promise<void>;
   /** The session that opened this change request, or null when forgebot did not open it. */
