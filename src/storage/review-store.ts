@@ -1,6 +1,7 @@
 import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewOverview, ReviewRecord, ReviewStatus, ReviewStore, StoppedEarly } from "../agent/review/store.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../sessions/logger.js";
+import { toJsonb } from "./jsonb.js";
 import type { Db } from "./pool.js";
 
 type ReviewRow = {
@@ -39,12 +40,22 @@ export function createReviewStore(db: Db, options: { leaseMs?: number; log?: Log
     if (!found) throw new Error(`session ${sessionId} has no review record`);
     return found;
   }
-  async function write(record: ReviewRecord, columns: { status?: ReviewStatus; reviewId?: string; reviewUrl?: string | null; posted?: boolean } = {}): Promise<ReviewRecord> {
+  async function write(
+    record: ReviewRecord,
+    columns: { status?: ReviewStatus; reviewId?: string; reviewUrl?: string | null; posted?: boolean } = {},
+    event: { kind: string; data: Record<string, unknown> } | null = null,
+  ): Promise<ReviewRecord> {
+    // The record and (when given) the session's event in one statement: a crash never keeps one without the other.
     const { rows } = await db.query<ReviewRow>(
-      `UPDATE change_reviews SET data = $2, status = COALESCE($3, status), review_id = COALESCE($4, review_id), review_url = COALESCE($5, review_url),
-         posted_at = CASE WHEN $6 THEN now() ELSE posted_at END, updated_at = now()
-       WHERE session_id = $1 RETURNING *`,
-      [record.sessionId, dataOf(record), columns.status ?? null, columns.reviewId ?? null, columns.reviewUrl ?? null, columns.posted === true],
+      `WITH updated AS (
+         UPDATE change_reviews SET data = $2, status = COALESCE($3, status), review_id = COALESCE($4, review_id), review_url = COALESCE($5, review_url),
+           posted_at = CASE WHEN $6 THEN now() ELSE posted_at END, updated_at = now()
+         WHERE session_id = $1 RETURNING *
+       ), event AS (
+         INSERT INTO session_events (session_id, kind, data) SELECT session_id, $7, $8::jsonb FROM updated WHERE $7::text IS NOT NULL
+       )
+       SELECT * FROM updated`,
+      [record.sessionId, dataOf(record), columns.status ?? null, columns.reviewId ?? null, columns.reviewUrl ?? null, columns.posted === true, event?.kind ?? null, event ? toJsonb(event.data) : null],
     );
     if (!rows[0]) throw new Error(`session ${record.sessionId} has no review record`);
     return toRecord(rows[0]);
@@ -86,9 +97,9 @@ export function createReviewStore(db: Db, options: { leaseMs?: number; log?: Log
       return rowCount === 1;
     },
 
-    async markPosted(sessionId: number, posted: PostedRecord, findings: PlacedFinding[]) {
+    async markPosted(sessionId: number, posted: PostedRecord, findings: PlacedFinding[], event: { kind: string; data: Record<string, unknown> }) {
       const record = await get(sessionId);
-      return write({ ...record, posted, findings }, { status: "posted", reviewId: posted.reviewId, reviewUrl: posted.url, posted: true });
+      return write({ ...record, posted, findings }, { status: "posted", reviewId: posted.reviewId, reviewUrl: posted.url, posted: true }, event);
     },
 
     async findLastReviewedHead(conversationKey: string, beforeSessionId: number) {

@@ -129,7 +129,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
     return session;
   }
   async function addEvent(id: number, kind: string, data: Record<string, unknown> = {}): Promise<void> {
-    await db.query("INSERT INTO session_events (session_id, kind, data) VALUES ($1, $2, $3)", [id, kind, data]);
+    await db.query("INSERT INTO session_events (session_id, kind, data) VALUES ($1, $2, $3)", [id, kind, toJsonb(data)]);
   }
 
   async function update(id: number, patch: SessionPatch, event?: PatchEvent | PatchEvent[], options: UpdateOptions = {}): Promise<Session> {

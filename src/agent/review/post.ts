@@ -109,14 +109,16 @@ export async function postReviewOnce(deps: PostDeps, session: Session, context: 
   deps.metrics.reviewComments(forge, "summary", placed.filter((f) => f.placement === "summary").length);
   deps.metrics.reviewComments(forge, "rejected", placed.filter((f) => f.placement === "refused").length);
   const headMovedTo = head !== record.refs.headSha ? head : null;
-  const saved = await deps.reviews.markPosted(session.id, { reviewId: posted.id, url: posted.url, outcome, headMovedTo }, placed);
-  await deps.sessions.addEvent(session.id, outcome === "posted" ? "review_posted" : "review_found", {
-    reviewId: posted.id,
-    url: posted.url,
-    commit: record.refs.headSha,
-    inline: posted.comments.length,
-    refused: posted.refused.length,
-    ...(headMovedTo ? { headMovedTo } : {}),
+  const saved = await deps.reviews.markPosted(session.id, { reviewId: posted.id, url: posted.url, outcome, headMovedTo }, placed, {
+    kind: outcome === "posted" ? "review_posted" : "review_found",
+    data: {
+      reviewId: posted.id,
+      url: posted.url,
+      commit: record.refs.headSha,
+      inline: posted.comments.length,
+      refused: posted.refused.length,
+      ...(headMovedTo ? { headMovedTo } : {}),
+    },
   });
   context.log.info({ reviewId: posted.id, outcome, inline: posted.comments.length, refused: posted.refused.length }, "review posted");
   return saved;

@@ -133,7 +133,8 @@ export interface ReviewStore {
    * claimed it already (it may have posted, then died): the caller looks for the review first.
    */
   claimPosting(sessionId: number): Promise<boolean>;
-  markPosted(sessionId: number, posted: PostedRecord, findings: PlacedFinding[]): Promise<ReviewRecord>;
+  /** Records the posted review and the session's `event` (review_posted, review_found) together. */
+  markPosted(sessionId: number, posted: PostedRecord, findings: PlacedFinding[], event: { kind: string; data: Record<string, unknown> }): Promise<ReviewRecord>;
   /** The head the latest review posted in this conversation before `beforeSessionId` read, or null. */
   findLastReviewedHead(conversationKey: string, beforeSessionId: number): Promise<string | null>;
   /** Runs `fn` holding the change request's review lock: one review is posted at a time per change request. */
