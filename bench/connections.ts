@@ -167,7 +167,14 @@ function report(m: Measured): BenchResult {
   const listens = peak((s) => s.byApp.get("forgebot-flags") ?? 0);
   const errors = fleet.map((s) => ({ name: s.name, lines: s.proc.output().split("\n").filter((l) => CONNECTION_ERROR.test(l)) }));
   const errorCount = errors.reduce((a, e) => a + e.lines.length, 0);
-  const errorLevel = fleet.reduce((a, s) => a + s.proc.output().split("\n").filter((l) => /"level":(50|60)/.test(l)).length, 0);
+  const errorLines = fleet.flatMap((s) => s.proc.output().split("\n").filter((l) => /"level":(50|60)/.test(l)));
+  const errorLevel = errorLines.length;
+  // What the error-level lines say, each distinct message once with its count.
+  const errorKinds = new Map<string, number>();
+  for (const l of errorLines) {
+    const msg = /"msg":"((?:[^"\\]|\\.){0,160})/.exec(l)?.[1] ?? l.slice(0, 160);
+    errorKinds.set(msg, (errorKinds.get(msg) ?? 0) + 1);
+  }
   const perProcessMax = POOL_MAX + 1;
   const workerPeaks = fleet.slice(1).map((s) => peaks.get(s.name) ?? 0);
   const over = [...peaks].filter(([, n]) => n > perProcessMax);
@@ -175,7 +182,7 @@ function report(m: Measured): BenchResult {
   const lines = [
     `9 processes (1 \`forgebot web\` + ${WORKERS} \`forgebot worker\`, Redis queue, DATABASE_POOL_MAX=${POOL_MAX}, LIFECYCLE_CONCURRENCY and SESSION_CONCURRENCY at their defaults) on a dedicated Postgres ${m.cluster.version} with max_connections=${MAX_CONNECTIONS} (1 reserved for the superuser sampler, so the bots, a non-superuser role, may hold ${MAX_CONNECTIONS - 1})`,
     `all 9 started together (migrations racing) and ready in ${m.startupS.toFixed(1)} s; ${m.answered}/${SESSIONS} \`@forgebot help\` sessions answered in ${m.sessionsS.toFixed(1)} s (${SENDERS} concurrent webhook senders, ${m.refused} webhooks not answered 202)`,
-    `connection errors in the processes' logs: ${errorCount} (${errors.map((e) => `${e.name} ${e.lines.length}`).join(", ")}); error-level log lines: ${errorLevel}`,
+    `connection errors in the processes' logs: ${errorCount} (${errors.map((e) => `${e.name} ${e.lines.length}`).join(", ")}); error-level log lines: ${errorLevel}${errorKinds.size ? ` (${[...errorKinds].map(([m, n]) => `${n}× "${m}"`).join("; ")})` : ""}`,
     `peak connections (pg_stat_activity sampled every ${SAMPLE_MS} ms from the first spawn to the last reply: ${activity.count} samples, one per ${activity.meanMs.toFixed(0)} ms on average; the sampler's own excluded): ${total} of ${MAX_CONNECTIONS} (pools \`forgebot\` ${pools}, LISTEN \`forgebot-flags\` ${listens}; peaks of each kind, not necessarily at the same moment)`,
     `peak per process (its established TCP connections to Postgres, from /proc every ${SOCKET_SAMPLE_MS} ms: ${sockets.count} samples, one per ${sockets.meanMs.toFixed(0)} ms on average): web ${peaks.get("web") ?? 0}, workers ${Math.min(...workerPeaks)}–${Math.max(...workerPeaks)}; bound DATABASE_POOL_MAX + 1 = ${perProcessMax}, so 9 processes hold at most ${9 * perProcessMax}`,
   ];

@@ -19,6 +19,11 @@ function locate(job: JobRef, lifecycle: Queue, sessions: Queue): { queue: Queue;
 }
 
 export function createJobQueue(lifecycle: Queue, sessions: Queue): JobQueue {
+  const mentionJob = (deliveryId: number) => ({ name: "mention", data: { deliveryId }, opts: { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 } });
+  async function enqueueMention(deliveryId: number): Promise<void> {
+    const job = mentionJob(deliveryId);
+    await lifecycle.add(job.name, job.data, job.opts);
+  }
   return {
     async isQueued(job) {
       const { queue, id } = locate(job, lifecycle, sessions);
@@ -27,11 +32,11 @@ export function createJobQueue(lifecycle: Queue, sessions: Queue): JobQueue {
     },
     async enqueueMentions(deliveryIds) {
       if (deliveryIds.length === 0) return;
-      await lifecycle.addBulk(deliveryIds.map((deliveryId) => ({ name: "mention", data: { deliveryId }, opts: { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 } })));
+      // One job (an idle webhook) is a plain add; a group commit's jobs are one bulk add.
+      if (deliveryIds.length === 1) return enqueueMention(deliveryIds[0]!);
+      await lifecycle.addBulk(deliveryIds.map(mentionJob));
     },
-    async enqueueMention(deliveryId) {
-      await lifecycle.add("mention", { deliveryId }, { ...LIFECYCLE_OPTIONS, jobId: jobIds.mention(deliveryId), priority: 1 });
-    },
+    enqueueMention,
     async enqueueRun(sessionId, run) {
       await sessions.add("run", { sessionId, run }, { ...RUN_OPTIONS, jobId: jobIds.run(sessionId, run) });
     },

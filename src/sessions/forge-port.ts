@@ -291,6 +291,11 @@ export type CommitInput = {
 
 export type PublishedCommit = { sha: string; url: string | null };
 
+/** The branch's head when it is this publish's commit (its message carries the marker), else null. */
+export function publishedHead(head: BranchHead | null, marker: string): PublishedCommit | null {
+  return head && head.message.includes(marker) ? { sha: head.sha, url: head.url } : null;
+}
+
 export type ChangeRequestInput = { branch: string; base: string; title: string; body: string };
 
 export type OpenedChangeRequest = { number: number; url: string | null; title: string; draft: boolean };

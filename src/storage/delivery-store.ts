@@ -13,34 +13,52 @@ type DeliveryRow = {
 };
 
 export function createDeliveryStore(db: Db): DeliveryStore {
+  type Inserted = { id: number | null; created: boolean; status: string | null };
+  type Row = { i: number; forge: string; delivery_key: string; event_name: string; mention: unknown };
+
+  /** One delivery (an idle or lightly loaded webhook): a plain INSERT, half the cost of the batch statement. */
+  async function insertOne(d: Row): Promise<Inserted[]> {
+    const { rows } = await db.query<{ id: number; status: string }>(
+      `INSERT INTO webhook_deliveries (forge, delivery_key, event_name, mention) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (forge, delivery_key) DO NOTHING RETURNING id, status`,
+      [d.forge, d.delivery_key, d.event_name, JSON.stringify(d.mention)],
+    );
+    return [rows[0] ? { id: rows[0].id, created: true, status: rows[0].status } : { id: null, created: false, status: null }];
+  }
+
+  /** A group commit: every row in one statement, each with its id whether inserted now or before. */
+  async function insertMany(unique: Row[]): Promise<Inserted[]> {
+    const { rows } = await db.query<{ i: number; id: number | null; created: boolean; status: string | null }>(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(i int, forge text, delivery_key text, event_name text, mention jsonb)
+       ), inserted AS (
+         INSERT INTO webhook_deliveries (forge, delivery_key, event_name, mention)
+         SELECT forge, delivery_key, event_name, mention FROM input ORDER BY i
+         ON CONFLICT (forge, delivery_key) DO NOTHING
+         RETURNING id, forge, delivery_key, status
+       )
+       SELECT input.i, COALESCE(inserted.id, earlier.id) AS id, inserted.id IS NOT NULL AS created, COALESCE(inserted.status, earlier.status) AS status
+       FROM input
+       LEFT JOIN inserted ON inserted.forge = input.forge AND inserted.delivery_key = input.delivery_key
+       LEFT JOIN webhook_deliveries earlier ON inserted.id IS NULL AND earlier.forge = input.forge AND earlier.delivery_key = input.delivery_key
+       ORDER BY input.i`,
+      [JSON.stringify(unique)],
+    );
+    return rows.map((r) => ({ id: r.id, created: r.created, status: r.status }));
+  }
+
   return {
     async recordDeliveries(input) {
       // A delivery repeated within the batch is written once; its repeats are duplicates.
       const firstOf = new Map<string, number>();
-      const unique: { i: number; forge: string; delivery_key: string; event_name: string; mention: unknown }[] = [];
+      const unique: Row[] = [];
       input.forEach((d, i) => {
         const key = `${d.forge}\u0000${d.deliveryKey}`;
         if (firstOf.has(key)) return;
         firstOf.set(key, unique.length);
         unique.push({ i: unique.length, forge: d.forge, delivery_key: d.deliveryKey, event_name: d.eventName, mention: d.mention });
       });
-      const { rows } = await db.query<{ i: number; id: number | null; created: boolean; status: string | null }>(
-        `WITH input AS (
-           SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(i int, forge text, delivery_key text, event_name text, mention jsonb)
-         ), inserted AS (
-           INSERT INTO webhook_deliveries (forge, delivery_key, event_name, mention)
-           SELECT forge, delivery_key, event_name, mention FROM input ORDER BY i
-           ON CONFLICT (forge, delivery_key) DO NOTHING
-           RETURNING id, forge, delivery_key, status
-         )
-         SELECT input.i, COALESCE(inserted.id, earlier.id) AS id, inserted.id IS NOT NULL AS created, COALESCE(inserted.status, earlier.status) AS status
-         FROM input
-         LEFT JOIN inserted ON inserted.forge = input.forge AND inserted.delivery_key = input.delivery_key
-         LEFT JOIN webhook_deliveries earlier ON inserted.id IS NULL AND earlier.forge = input.forge AND earlier.delivery_key = input.delivery_key
-         ORDER BY input.i`,
-        [JSON.stringify(unique)],
-      );
-      const results = rows.map((r) => ({ id: r.id, created: r.created, status: r.status }));
+      const results = unique.length === 1 ? await insertOne(unique[0]!) : await insertMany(unique);
       // A conflicting row another transaction committed after this statement's snapshot: read it now.
       for (const [i, r] of results.entries()) {
         if (r.id !== null) continue;

@@ -9,6 +9,7 @@ import {
   type OpenedChangeRequest,
   type PublishFile,
   type PublishSteps,
+  publishedHead,
   type PublishedCommit,
   type ThreadRef,
 } from "../../sessions/forge-port.js";
@@ -90,10 +91,8 @@ export function createGitHubPublisher(octokit: Octokit, host: string): ChangePub
     }
   }
 
-  /** The branch's head when it is this publish's commit (its message carries the marker). */
   async function ours(thread: ThreadRef, branch: string, marker: string): Promise<PublishedCommit | null> {
-    const head = await findBranch(thread, branch);
-    return head && head.message.includes(marker) ? { sha: head.sha, url: head.url } : null;
+    return publishedHead(await findBranch(thread, branch), marker);
   }
 
   async function findChangeRequest(thread: ThreadRef, branch: string): Promise<OpenedChangeRequest | null> {

@@ -8,6 +8,7 @@ import {
   type OpenedChangeRequest,
   type PublishFile,
   type PublishSteps,
+  publishedHead,
   type PublishedCommit,
   type ThreadRef,
 } from "../../sessions/forge-port.js";
@@ -103,8 +104,7 @@ export function createGitLabPublisher(api: GitLabApi, projectId: string, host: s
   }
 
   async function ours(thread: ThreadRef, branch: string, marker: string): Promise<PublishedCommit | null> {
-    const head = await findBranch(thread, branch);
-    return head && head.message.includes(marker) ? { sha: head.sha, url: head.url } : null;
+    return publishedHead(await findBranch(thread, branch), marker);
   }
 
   async function findChangeRequest(_thread: ThreadRef, branch: string): Promise<OpenedChangeRequest | null> {

@@ -41,4 +41,16 @@ describe("recordDeliveries", () => {
       expect(new Set(outcomes.map((o) => o.id)).size).toBe(1);
     }
   });
+
+  it("a single delivery (the plain-INSERT path) is created once; its repeats, alone or racing, get the same id", async () => {
+    const store = createDeliveryStore(database.db);
+    const [first] = await store.recordDeliveries([delivery("one")]);
+    expect(first).toMatchObject({ created: true, status: "received" });
+    await database.db.query("UPDATE webhook_deliveries SET status = 'processed' WHERE id = $1", [first!.id]);
+    const [again] = await store.recordDeliveries([delivery("one")]);
+    expect(again).toEqual({ id: first!.id, created: false, status: "processed" });
+    const racing = await Promise.all(Array.from({ length: 8 }, () => store.recordDeliveries([delivery("one-race")])));
+    expect(racing.filter(([r]) => r!.created)).toHaveLength(1);
+    expect(new Set(racing.map(([r]) => r!.id)).size).toBe(1);
+  });
 });
