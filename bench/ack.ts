@@ -1,12 +1,8 @@
-import { testEnv } from "../test/helpers/bot.js";
-import { createTestDatabase, TEST_REDIS_URL, uniquePrefix, type TestDatabase } from "../test/helpers/db.js";
-import { dropRedisPrefix } from "./redis-prefix.js";
-import { spawnForgebotServing, spawnScriptServing, stopAll, type Serving } from "./spawn.js";
+import { startContenders } from "./contenders.js";
 import { mentionDelivery, ms, openLoop, percentile, ratio, type BenchResult } from "./support.js";
 
 const RATE = 200;
 const SECONDS = 5;
-const PATH = "/api/github/webhooks";
 
 async function measure(url: string, prefix: string) {
   // Pre-sign so signing cost stays out of the latency.
@@ -27,27 +23,9 @@ async function measure(url: string, prefix: string) {
  * so a gap to bare Probot shows how much of it durability itself costs.
  */
 export async function benchAck(): Promise<BenchResult> {
-  const databases: TestDatabase[] = [];
-  const prefixes: string[] = [];
-  const servers: Serving[] = [];
+  const contenders = await startContenders();
   try {
-    const ours = await createTestDatabase();
-    databases.push(ours);
-    const floorDb = await createTestDatabase();
-    databases.push(floorDb);
-    const env = testEnv({ databaseUrl: ours.url, env: { GHE_HOST: "127.0.0.1:9", GHE_PROTOCOL: "http", LOG_LEVEL: "error" } });
-    const floorPrefix = uniquePrefix();
-    prefixes.push(env.QUEUE_PREFIX!, floorPrefix);
-    const started = await Promise.allSettled([
-      spawnForgebotServing("forgebot", "web", env),
-      spawnScriptServing("bare Probot", "bench/servers/bare-probot.ts", { WEBHOOK_SECRET: env.WEBHOOK_SECRET! }),
-      spawnScriptServing("floor", "bench/servers/floor.ts", { WEBHOOK_SECRET: env.WEBHOOK_SECRET!, DATABASE_URL: floorDb.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: floorPrefix }),
-    ]);
-    for (const s of started) if (s.status === "fulfilled") servers.push(s.value);
-    const failed = started.find((s) => s.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-    const url = (name: string) => `${servers.find((s) => s.name === name)!.baseUrl}${PATH}`;
-
+    const { url } = contenders;
     const base = await measure(url("bare Probot"), "bare");
     const mine = await measure(url("forgebot"), "ack");
     const least = await measure(url("floor"), "floor");
@@ -67,8 +45,6 @@ export async function benchAck(): Promise<BenchResult> {
     if (p(mine, 99) > 1.5 * p(base, 99)) missed.push(`ack p99 is ${ratio(p(mine, 99), p(base, 99))} bare Probot's (target ≤ 1.5×); ${floorNote}`);
     return { title: `Webhook ack latency at ${RATE} req/s for ${SECONDS} s (write budget not involved: no forge call in the request)`, lines, missed };
   } finally {
-    await stopAll(servers.map((s) => s.proc), 10_000);
-    for (const db of databases) await db.drop().catch(() => undefined);
-    for (const prefix of prefixes) await dropRedisPrefix(prefix).catch(() => undefined);
+    await contenders.close();
   }
 }

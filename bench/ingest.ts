@@ -1,10 +1,8 @@
 import { signedHeaders } from "../test/helpers/github-app.js";
-import { testEnv } from "../test/helpers/bot.js";
-import { createTestDatabase, TEST_REDIS_URL, uniquePrefix, type TestDatabase } from "../test/helpers/db.js";
+import type { TestDatabase } from "../test/helpers/db.js";
 import { githubExample } from "../test/helpers/payloads.js";
 import { closedLoop, type LoadRequest, type LoadResult } from "./closed-loop.js";
-import { dropRedisPrefix } from "./redis-prefix.js";
-import { spawnForgebotServing, spawnScriptServing, stopAll, type Serving } from "./spawn.js";
+import { startContenders } from "./contenders.js";
 import { median, ms, percentile, type BenchResult } from "./support.js";
 
 const CONCURRENCY = 20;
@@ -13,7 +11,6 @@ const ROUND_MS = 3000;
 const WARMUP_MS = 1500;
 /** Distinct signed bodies (distinct comments), cycled; every request has its own delivery id. */
 const POOL = 8000;
-const PATH = "/api/github/webhooks";
 
 type Contender = "forgebot" | "bare Probot" | "floor";
 const CONTENDERS: Contender[] = ["forgebot", "bare Probot", "floor"];
@@ -57,31 +54,12 @@ const x = (n: number) => `${n.toFixed(2)}×`;
  * the durability floor (bench/servers/floor.ts), each its own process, in alternated rounds.
  */
 export async function benchIngest(): Promise<BenchResult> {
-  const databases: TestDatabase[] = [];
-  const prefixes: string[] = [];
-  const servers: Serving[] = [];
+  const contenders = await startContenders({ withNull: true });
   try {
-    const ours = await createTestDatabase();
-    databases.push(ours);
-    const floorDb = await createTestDatabase();
-    databases.push(floorDb);
-    const env = testEnv({ databaseUrl: ours.url, env: { GHE_HOST: "127.0.0.1:9", GHE_PROTOCOL: "http", LOG_LEVEL: "error" } });
-    const floorPrefix = uniquePrefix();
-    prefixes.push(env.QUEUE_PREFIX!, floorPrefix);
-    const started = await Promise.allSettled([
-      spawnForgebotServing("forgebot", "web", env),
-      spawnScriptServing("bare Probot", "bench/servers/bare-probot.ts", { WEBHOOK_SECRET: env.WEBHOOK_SECRET! }),
-      spawnScriptServing("floor", "bench/servers/floor.ts", { WEBHOOK_SECRET: env.WEBHOOK_SECRET!, DATABASE_URL: floorDb.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: floorPrefix }),
-      spawnScriptServing("null", "bench/servers/null.ts", {}),
-    ]);
-    for (const s of started) if (s.status === "fulfilled") servers.push(s.value);
-    const failed = started.find((s) => s.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-    const byName = new Map(servers.map((s) => [s.name, s]));
-
+    const { servers } = contenders;
     const pool = await signedPool();
     const next = new Map(servers.map((s) => [s.name, requests(pool, s.name)]));
-    const load = (name: string, durationMs: number) => closedLoop(`${byName.get(name)!.baseUrl}${PATH}`, { concurrency: CONCURRENCY, durationMs, request: next.get(name)! });
+    const load = (name: string, durationMs: number) => closedLoop(contenders.url(name), { concurrency: CONCURRENCY, durationMs, request: next.get(name)! });
 
     // Warm-up (connections, JIT, prepared plans), not counted.
     for (const s of servers) await load(s.name, WARMUP_MS);
@@ -99,12 +77,10 @@ export async function benchIngest(): Promise<BenchResult> {
 
     const accepted = (name: Contender) => rounds.reduce((a, r) => a + (r[name].statuses.get(202) ?? 0), 0);
     const rows = async (db: TestDatabase) => Number((await db.db.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_deliveries")).rows[0]!.n);
-    const [ourRows, floorRows] = [await rows(ours), await rows(floorDb)];
+    const [ourRows, floorRows] = [await rows(contenders.databases.forgebot), await rows(contenders.databases.floor)];
     return report(rounds, ceiling, pool[0]!.body.length, { forgebot: { accepted: accepted("forgebot"), rows: ourRows }, floor: { accepted: accepted("floor"), rows: floorRows } });
   } finally {
-    await stopAll(servers.map((s) => s.proc), 10_000);
-    for (const db of databases) await db.drop().catch(() => undefined);
-    for (const prefix of prefixes) await dropRedisPrefix(prefix).catch(() => undefined);
+    await contenders.close();
   }
 }
 
