@@ -53,7 +53,8 @@ export function createForgeCredentialStore(db: Db, linkSecret: string): Credenti
     if (!parsed.success) throw new CredentialsUnreadableError(`the stored ${row.forge} credentials are incomplete`);
     const { forge, details } = parsed.data;
     const meta = { version: row.version, storedAt: row.updated_at, storedBy: row.stored_by };
-    return forge === "github" ? { forge, ...details, secrets: parsed.data.secrets, ...meta } : { forge, ...details, secrets: parsed.data.secrets, ...meta };
+    // One object either way; the schema already matched `details` and `secrets` to `forge`.
+    return { forge, ...details, secrets: parsed.data.secrets, ...meta } as StoredCredentials;
   }
 
   return {

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ForgeName } from "../sessions/forge-port.js";
 import type { ForgeDirectory, ForgeSetup, ForgeStatus } from "../sessions/setup-port.js";
 import { constantTimeEqual } from "../sessions/text.js";
 import type { SetupStateStore } from "../storage/setup-state-store.js";
@@ -126,6 +127,11 @@ export async function acceptSetupPost(
 /** Which forges are configured, read afresh (another web process may have just configured one). */
 export function configuredForges(ctx: SetupContext): Promise<ForgeStatus[]> {
   return ctx.setup.directory.status({ fresh: true });
+}
+
+/** True when environment variables configure `forge`: they take precedence over anything the setup page would store. */
+export function configuredByEnvironment(configured: readonly ForgeStatus[], forge: ForgeName): boolean {
+  return configured.some((f) => f.forge === forge && f.origin === "env");
 }
 
 /** "GitHub (github.com) and GitLab (gitlab.com)". */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SetupError, type ForgeStatus, type GitHubAppOwner } from "../sessions/setup-port.js";
-import { acceptSetupPost, configuredForges, existingSetupBrowser, requesterOf, type SetupContext } from "./setup-access.js";
+import { SetupError, type GitHubAppOwner } from "../sessions/setup-port.js";
+import { acceptSetupPost, configuredByEnvironment, configuredForges, existingSetupBrowser, requesterOf, type SetupContext } from "./setup-access.js";
 import { refuseSetup, sendSetupPage, setupRefusal } from "./setup-page.js";
 import { CONTENT_SECURITY_POLICY, renderView, sendHtml, sendMessage, type MessagePage } from "./templates.js";
 import { hashId, isRandomId, newRandomId } from "./web-session.js";
@@ -20,10 +20,6 @@ export const SETUP_STATE_TTL_MS = 15 * 60_000;
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,33}$/;
 const ORG_LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/;
 const CODE = /^[A-Za-z0-9_-]{1,256}$/;
-
-function envConfigured(configured: readonly ForgeStatus[]): boolean {
-  return configured.some((f) => f.forge === "github" && f.origin === "env");
-}
 
 const ENV_GITHUB: MessagePage = {
   heading: "GitHub is configured by environment variables",
@@ -49,7 +45,7 @@ export async function startGitHubSetup(ctx: SetupContext, req: IncomingMessage, 
   const { form, browser } = accepted;
   const configured = await configuredForges(ctx);
   const requester = await requesterOf(ctx, req, res);
-  if (envConfigured(configured)) return sendMessage(res, 409, ENV_GITHUB);
+  if (configuredByEnvironment(configured, "github")) return sendMessage(res, 409, ENV_GITHUB);
   const refusal = setupRefusal(ctx, configured, requester.operator);
   if (refusal) return refuseSetup(ctx, res, configured, refusal);
 
@@ -117,7 +113,7 @@ export async function finishGitHubSetup(ctx: SetupContext, req: IncomingMessage,
     return fail(400, "This registration link is not valid: it was already used, has expired, or was not started in this browser. Nothing was stored. Start again from the setup page (if GitHub created an app meanwhile, delete it in GitHub's settings).");
   }
   const configured = await configuredForges(ctx);
-  if (envConfigured(configured)) return sendMessage(res, 409, ENV_GITHUB);
+  if (configuredByEnvironment(configured, "github")) return sendMessage(res, 409, ENV_GITHUB);
   const refusal = setupRefusal(ctx, configured, taken.byOperator);
   if (refusal) return refuseSetup(ctx, res, configured, refusal);
   const code = url.searchParams.get("code") ?? "";

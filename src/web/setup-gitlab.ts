@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GitLabTokenCheck } from "../sessions/setup-port.js";
-import { acceptSetupPost, configuredForges, requesterOf, type SetupContext } from "./setup-access.js";
+import { acceptSetupPost, configuredByEnvironment, configuredForges, requesterOf, type SetupContext } from "./setup-access.js";
 import { refuseSetup, sendSetupPage, setupRefusal } from "./setup-page.js";
 import { sendMessage } from "./templates.js";
 
@@ -38,7 +38,7 @@ export async function handleGitLabSetup(ctx: SetupContext, req: IncomingMessage,
   const { form } = accepted;
   const configured = await configuredForges(ctx);
   const requester = await requesterOf(ctx, req, res);
-  if (configured.some((f) => f.forge === "gitlab" && f.origin === "env")) {
+  if (configuredByEnvironment(configured, "gitlab")) {
     return refused(res, 409, "GitLab is configured by environment variables (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET), which take precedence over anything this page would store.");
   }
   const refusal = setupRefusal(ctx, configured, requester.operator);

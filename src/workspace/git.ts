@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { WorkspaceError } from "./errors.js";
+import { SYSTEM_PATH } from "./sandbox-args.js";
 
 /**
  * git over a workspace whose repository (GIT_DIR) lives beside the tree, never inside it: the
@@ -24,7 +25,8 @@ const IDENTITY = {
 
 function gitEnv(paths: GitPaths): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    // The system's directories, not the worker's PATH: git is the image's, like every program a workspace runs.
+    PATH: SYSTEM_PATH,
     HOME: paths.gitDir,
     LANG: "C.UTF-8",
     GIT_DIR: paths.gitDir,

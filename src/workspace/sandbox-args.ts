@@ -12,9 +12,12 @@ import path from "node:path";
 /** Where the workspace appears inside the sandbox. */
 export const SANDBOX_WORKSPACE = "/workspace";
 
+/** The system's program directories, where the image installs git and a repository's toolchains. */
+export const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The whole environment a command gets. */
 export const SANDBOX_ENV: Readonly<Record<string, string>> = {
-  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  PATH: SYSTEM_PATH,
   HOME: "/tmp",
   LANG: "C.UTF-8",
 };
