@@ -3,9 +3,6 @@
  * arrows point inward to `sessions/` (the domain and its ports); `lifecycle/` orchestrates on
  * those ports alone; storage and the web never reach into a forge; no import cycles anywhere.
  */
-/** Libraries the domain may use: Markdown lexing for the mention parser, nothing with I/O. */
-const DOMAIN_LIBRARIES = ["marked"];
-
 module.exports = {
   forbidden: [
     {
@@ -31,12 +28,11 @@ module.exports = {
     },
     {
       name: "domain-and-lifecycle-use-no-framework",
-      comment: "No framework, driver or SDK in sessions/ or lifecycle/, not even its types: Node's own modules and a Markdown lexer only.",
+      comment: "No framework, driver, library or SDK in sessions/ or lifecycle/, not even its types: Node's own modules only.",
       severity: "error",
       from: { path: "^src/(sessions|lifecycle)/" },
       to: {
         dependencyTypes: ["npm", "npm-dev", "npm-optional", "npm-peer", "npm-bundled", "npm-no-pkg", "npm-unknown"],
-        pathNot: `^node_modules/(${DOMAIN_LIBRARIES.join("|")})/`,
       },
     },
     {

@@ -263,7 +263,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
   const probes = { postgres: () => db.query("SELECT 1"), queue: () => queues.lifecycle.getJobCounts("waiting") };
 
   // Deliveries that arrive together are group-committed: one INSERT and one bulk add a batch.
-  const accept = createAcceptor({ deliveries, queue, handleFor: forges.provider.handleFor });
+  const accept = createAcceptor({ deliveries, queue, forges: forges.provider });
   const http: RunningHttp | null = await startHttp(config, {
     log,
     probes,

@@ -14,6 +14,7 @@ import { createGitLabSignIn } from "./gitlab/oauth.js";
 import { gitlabProfile } from "./gitlab/profile.js";
 import { createGitLabSetup } from "./gitlab/setup.js";
 import { createForgeSlots } from "./slots.js";
+import { parseMention } from "./mention.js";
 import { createWebhookHandler, type WebhookHandler } from "./webhook.js";
 import type { WriteBudget } from "./write-budget.js";
 import { sendJson } from "../web/http.js";
@@ -104,6 +105,8 @@ export async function createForges(config: Config, options: ForgeOptions): Promi
     Object.defineProperty(signIns, name, { enumerable: true, get: () => slots.find(name)?.signIn ?? undefined });
   }
 
+  const handleFor = (name: ForgeName) => slots.find(name)?.handle ?? config.botHandle ?? "forgebot";
+
   return {
     provider: {
       forgeFor(name) {
@@ -112,7 +115,8 @@ export async function createForges(config: Config, options: ForgeOptions): Promi
         if (!store && !entry) throw new ForgeNotConfiguredError(NOT_CONFIGURED[name]);
         return later[name];
       },
-      handleFor: (name) => slots.find(name)?.handle ?? config.botHandle ?? "forgebot",
+      handleFor,
+      requestIn: (name, body) => parseMention(body, handleFor(name)),
       profileFor,
     },
     webhooks(accept, maxBodyBytes) {

@@ -1,8 +1,7 @@
-import type { AcceptEvent, AcceptOutcome, ForgeName, MentionEvent, NormalizeResult } from "../sessions/forge-port.js";
-import { parseMention } from "../sessions/mention.js";
-import type { DeliveryStore, JobQueue, NewDelivery } from "../sessions/ports.js";
+import type { AcceptEvent, AcceptOutcome, MentionEvent, NormalizeResult } from "../sessions/forge-port.js";
+import type { DeliveryStore, ForgeProvider, JobQueue, NewDelivery } from "../sessions/ports.js";
 
-export type AcceptDeps = { deliveries: DeliveryStore; queue: JobQueue; handleFor(forge: ForgeName): string };
+export type AcceptDeps = { deliveries: DeliveryStore; queue: JobQueue; forges: Pick<ForgeProvider, "requestIn"> };
 
 /** Most deliveries one group commit writes. */
 const MAX_BATCH = 100;
@@ -70,6 +69,6 @@ export function createAcceptor(deps: AcceptDeps): AcceptEvent {
 function toDelivery(deps: AcceptDeps, result: NormalizeResult): NewDelivery | AcceptOutcome {
   if (result.kind === "ignored") return result.reason;
   const event: MentionEvent = result.event;
-  if (parseMention(event.body, deps.handleFor(event.forge)) === null) return "no_mention";
+  if (deps.forges.requestIn(event.forge, event.body) === null) return "no_mention";
   return { forge: event.forge, deliveryKey: event.deliveryKey, eventName: event.eventName, mention: event };
 }

@@ -1,7 +1,6 @@
 import type { ForgeClient, MentionEvent } from "../sessions/forge-port.js";
 import { changesNotEnabledText } from "../sessions/change-notes.js";
 import { parseCommand, type Command } from "../sessions/command.js";
-import { parseMention } from "../sessions/mention.js";
 import { noticeMarker, permissionNote, reviewOnIssueNote } from "../sessions/notes.js";
 import type { LifecycleDeps, StoredMention } from "../sessions/ports.js";
 import { conversationKey, type NewSession, type Session } from "../sessions/session.js";
@@ -105,11 +104,12 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   const client = await forge.clientFor(mention.thread);
   // After clientFor: a forge this process just picked up from the setup page brings its handle.
   const handle = deps.forges.handleFor(mention.forge);
+  const request = deps.forges.requestIn(mention.forge, mention.body) ?? "";
 
   if (!(await client.canUseBot(mention.actor))) {
     const threadKey = conversationKey(mention.thread);
     // An `apply` from a reader publishes nothing; it is told so once per thread.
-    if (parseCommand(parseMention(mention.body, handle) ?? "").command === "apply") {
+    if (parseCommand(request).command === "apply") {
       if (await deps.deliveries.claimPermissionNotice(mention.forge, `${threadKey}:apply`, mention.actor.id)) {
         const { profile } = forge;
         const body = applyDeniedNote({ mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId: mention.actor.id });
@@ -129,7 +129,6 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
     return;
   }
 
-  const request = parseMention(mention.body, handle) ?? "";
   // `retry` with manual_retry off for the asker is refused by the retry service in one fixed
   // line; it never becomes a prompt for the model.
   let parsed = parseCommand(request);

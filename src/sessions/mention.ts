@@ -1,24 +1,3 @@
-import { Lexer, type Token } from "marked";
-
-/** Text a human wrote outside code spans, code blocks, quotes and HTML. */
-function visibleText(tokens: readonly Token[]): string {
-  let out = "";
-  for (const token of tokens) {
-    if (token.type === "code" || token.type === "codespan" || token.type === "blockquote" || token.type === "html") {
-      out += " ";
-      continue;
-    }
-    const children = (token as { tokens?: Token[] }).tokens;
-    const items = (token as { items?: { tokens: Token[] }[] }).items;
-    if (children) out += visibleText(children);
-    else if (items) out += items.map((item) => visibleText(item.tokens)).join("\n");
-    else if (token.type === "text" || token.type === "escape") out += token.text;
-    else if (token.type === "br" || token.type === "space") out += "\n";
-    if (token.type === "paragraph" || token.type === "heading") out += "\n";
-  }
-  return out;
-}
-
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -29,11 +8,11 @@ function mentionPattern(handle: string, flags: string): RegExp {
 }
 
 /**
- * Finds `@handle` as a whole word outside code and quotes. Returns the request: the comment's
- * visible text with the mention removed, or null when the bot was not mentioned.
+ * Finds `@handle` as a whole word in `text`, what a human wrote outside code, quotes and HTML
+ * (the forge's Markdown is read in forges/mention.ts). Returns the request: that text with the
+ * mention removed, or null when the bot was not mentioned.
  */
-export function parseMention(body: string, handle: string): string | null {
-  const text = visibleText(new Lexer({ gfm: true }).lex(body));
+export function requestFrom(text: string, handle: string): string | null {
   if (!mentionPattern(handle, "i").test(text)) return null;
   return text
     .replace(mentionPattern(handle, "gi"), " ")

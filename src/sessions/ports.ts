@@ -125,6 +125,11 @@ export interface ForgeProvider {
   forgeFor(name: ForgeName): Forge;
   /** The handle users mention on that forge (ask after `clientFor`: a forge added meanwhile has its own). */
   handleFor(name: ForgeName): string;
+  /**
+   * The request a comment `body` makes of the bot on that forge: what a human wrote outside code,
+   * quotes and HTML, with the mention removed; null when the bot is not mentioned there.
+   */
+  requestIn(name: ForgeName, body: string): string | null;
   /** The forge's words; known for every forge, configured or not. */
   profileFor(name: ForgeName): ForgeProfile;
 }

@@ -67,7 +67,7 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
       claimIntent: async (_id: number, kind: string) => (calls.push(`event(${kind})`), true),
     },
     queue: { enqueueDeliver: options.enqueue ?? (async (id: number, run: number) => void calls.push(`enqueueDeliver(${id},${run})`)) },
-    forges: { forgeFor: () => ({ name: "github", profile: githubProfile, clientFor: async () => client }), handleFor: () => "forgebot", profileFor: () => githubProfile },
+    forges: { forgeFor: () => ({ name: "github", profile: githubProfile, clientFor: async () => client }), handleFor: () => "forgebot", requestIn: () => null, profileFor: () => githubProfile },
     links: { sessionUrl: (id: number) => `http://forgebot.test/sessions/${id}` },
     metrics,
     log,

@@ -25,6 +25,7 @@ function fakeForge() {
   const forges: ForgeProvider = {
     forgeFor: () => ({ name: "github", profile: githubProfile, clientFor: async () => client }),
     handleFor: () => "forgebot",
+    requestIn: () => null,
     profileFor: () => githubProfile,
   };
   return { forges, answers, asked };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { parseMention } from "../../../src/sessions/mention.js";
+import { parseMention } from "../../../src/forges/mention.js";
 
 describe("parseMention", () => {
   const cases: [string, string, string | null][] = [
