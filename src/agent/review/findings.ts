@@ -1,4 +1,4 @@
-import type { ChangeFile, ReviewComment } from "../../sessions/forge-port.js";
+import type { ChangeFile, ReviewComment } from "../../sessions/review-port.js";
 import { reviewCommentMarker, stripMarkers } from "../../sessions/notes.js";
 import { codeFence } from "../../sessions/text.js";
 import { anchorRange, findFile, parseHunks, type AnchorFailure, type DiffSide, type FileDiff } from "./diff.js";

@@ -1,5 +1,5 @@
 import picomatch from "picomatch";
-import type { ChangeFile } from "../../sessions/forge-port.js";
+import type { ChangeFile } from "../../sessions/review-port.js";
 import { parseHunks } from "./diff.js";
 import type { SkipReason, SkippedFile } from "./store.js";
 

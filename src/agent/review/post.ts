@@ -1,6 +1,7 @@
 import { FlowError } from "../../sessions/errors.js";
 import type { FlowContext } from "../../sessions/flow.js";
-import type { PostedReview, ReviewDraft, ThreadRef } from "../../sessions/forge-port.js";
+import type { ThreadRef } from "../../sessions/forge-port.js";
+import type { PostedReview, ReviewDraft } from "../../sessions/review-port.js";
 import type { Logger, SessionStore } from "../../sessions/ports.js";
 import { reviewMarker } from "../../sessions/notes.js";
 import type { Session } from "../../sessions/session.js";

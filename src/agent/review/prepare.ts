@@ -1,6 +1,7 @@
 import { FlowError } from "../../sessions/errors.js";
 import type { FlowContext } from "../../sessions/flow.js";
-import { ForgeApiError, type Change, type ChangeFile, type ChangeSince, type ForgeClient, type ThreadRef } from "../../sessions/forge-port.js";
+import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../sessions/forge-port.js";
+import type { Change, ChangeFile, ChangeSince } from "../../sessions/review-port.js";
 import type { Session } from "../../sessions/session.js";
 import { loadRepoSettings } from "../repo-settings.js";
 import { planReview, type ReviewLimits } from "./plan.js";

@@ -1,4 +1,4 @@
-import type { ChangeFile, ChangeRefs } from "../../sessions/forge-port.js";
+import type { ChangeFile, ChangeRefs } from "../../sessions/review-port.js";
 import type { DiffSide } from "./diff.js";
 
 /**

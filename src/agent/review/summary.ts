@@ -1,4 +1,4 @@
-import type { RefusedComment } from "../../sessions/forge-port.js";
+import type { RefusedComment } from "../../sessions/review-port.js";
 import { codeBlock, severityLabel } from "./findings.js";
 import { SEVERITIES, type PlacedFinding, type ReviewOverview, type ReviewRecord, type SkipReason, type SkippedFile } from "./store.js";
 

@@ -1,18 +1,6 @@
 import type { ProbotOctokit } from "probot";
-import {
-  ForgeApiError,
-  type Change,
-  type ChangeFile,
-  type ChangeRefs,
-  type ChangeSince,
-  type DiffLineRef,
-  type ForgeClient,
-  type PostedReview,
-  type RefusedComment,
-  type ReviewComment,
-  type ReviewDraft,
-  type ThreadRef,
-} from "../../sessions/forge-port.js";
+import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../sessions/forge-port.js";
+import type { Change, ChangeFile, ChangeRefs, ChangeSince, DiffLineRef, PostedReview, RefusedComment, ReviewComment, ReviewDraft } from "../../sessions/review-port.js";
 import { codeFence } from "../../sessions/text.js";
 import { call, repoParts } from "./api.js";
 import { pages } from "./reads.js";

@@ -1,18 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  ForgeApiError,
-  type Change,
-  type ChangeFile,
-  type ChangeRefs,
-  type ChangeSince,
-  type DiffLineRef,
-  type ForgeClient,
-  type PostedReview,
-  type RefusedComment,
-  type ReviewComment,
-  type ReviewDraft,
-  type ThreadRef,
-} from "../../sessions/forge-port.js";
+import { ForgeApiError, type ForgeClient, type ThreadRef } from "../../sessions/forge-port.js";
+import type { Change, ChangeFile, ChangeRefs, ChangeSince, DiffLineRef, PostedReview, RefusedComment, ReviewComment, ReviewDraft } from "../../sessions/review-port.js";
 import { markerKind } from "../../sessions/notes.js";
 import { codeFence } from "../../sessions/text.js";
 import { call, type ApiNote, type GitLabApi } from "./api.js";

@@ -3,7 +3,7 @@ import { MAX_INLINE_COMMENTS, parseFinding, parseSubmission, placeFindings, revi
 import type { ReviewFinding } from "../../../src/agent/review/store.js";
 import { githubSuggestion } from "../../../src/forges/github/review.js";
 import { draftPosition, gitlabSuggestion } from "../../../src/forges/gitlab/review.js";
-import type { ChangeFile } from "../../../src/sessions/forge-port.js";
+import type { ChangeFile } from "../../../src/sessions/review-port.js";
 
 const PATCH = ["@@ -1,3 +1,4 @@", " a", "-b", "+B", "+C", " d", "@@ -20,2 +21,2 @@", " x", "-y", "+Y"].join("\n");
 const FILES: ChangeFile[] = [

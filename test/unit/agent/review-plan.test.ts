@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@jest/globals";
 import { estimateTokens, formatFileDiff, planReview, skipReason } from "../../../src/agent/review/plan.js";
-import type { ChangeFile } from "../../../src/sessions/forge-port.js";
+import type { ChangeFile } from "../../../src/sessions/review-port.js";
 
 const PATCH = "@@ -1,2 +1,2 @@\n a\n-b\n+B";
 const file = (path: string, over: Partial<ChangeFile> = {}): ChangeFile => ({ path, oldPath: path, status: "modified", patch: PATCH, ...over });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@jest/globals";
 import { postOrFindReview, REPOST_DELAYS_MS } from "../../../src/agent/review/post.js";
 import { createLogger } from "../../../src/logging/logger.js";
-import { ForgeApiError, type PostedReview, type ReviewDraft, type ThreadRef } from "../../../src/sessions/forge-port.js";
+import { ForgeApiError, type ThreadRef } from "../../../src/sessions/forge-port.js";
+import type { PostedReview, ReviewDraft } from "../../../src/sessions/review-port.js";
 
 /** Posting a review once: a lost answer is looked for, a failure without an answer is posted again only when nothing was found. */
 const thread = { repoPath: "o/r", number: 1 } as ThreadRef;

@@ -3,7 +3,8 @@ import { ForgeApiError, type ThreadRef } from "../../../src/sessions/forge-port.
 import { createWriteBudget, noteKind, type ClosableWriteBudget, type WriteBudgetOptions, type WriteKind, type WriteTarget } from "../../../src/forges/write-budget.js";
 import { TEST_REDIS_URL } from "../../helpers/db.js";
 import { withWriteBudget } from "../../../src/forges/write-budget.js";
-import type { ChangePublisher, Forge, ForgeClient, PublishSteps, ReviewDraft } from "../../../src/sessions/forge-port.js";
+import type { ChangePublisher, Forge, ForgeClient, PublishSteps } from "../../../src/sessions/forge-port.js";
+import type { ReviewDraft } from "../../../src/sessions/review-port.js";
 import { createGitHubApp } from "../../../src/forges/github/app.js";
 import { createGitLabApp } from "../../../src/forges/gitlab/app.js";
 import { testPrivateKey } from "../../helpers/github-app.js";
