@@ -7,10 +7,8 @@ import type { ForgeProvider } from "../sessions/ports.js";
 import type { CredentialStore, ForgeDirectory, ForgeSetup } from "../sessions/setup-port.js";
 import type { SignInProvider } from "../sessions/sign-in-port.js";
 import { githubFromEnv, githubFromStore, gitlabFromEnv, gitlabFromStore, type ForgeEntry } from "./entries.js";
-import { createGitHubSignIn } from "./github/oauth.js";
 import { githubProfile } from "./github/profile.js";
 import { createGitHubAppSetup } from "./github/setup.js";
-import { createGitLabSignIn } from "./gitlab/oauth.js";
 import { gitlabProfile } from "./gitlab/profile.js";
 import { createGitLabSetup } from "./gitlab/setup.js";
 import { createForgeSlots } from "./slots.js";
@@ -148,14 +146,6 @@ export async function createForges(config: Config, options: ForgeOptions): Promi
         return entry.status;
       },
     },
-  };
-}
-
-/** Sign-in for each forge whose OAuth client is configured (config.signIn); the others have none. */
-export function createSignIns(config: Config, log: Logger): Partial<Record<ForgeName, SignInProvider>> {
-  return {
-    ...(config.signIn.github ? { github: createGitHubSignIn(config.signIn.github, log) } : {}),
-    ...(config.signIn.gitlab ? { gitlab: createGitLabSignIn(config.signIn.gitlab, log) } : {}),
   };
 }
 

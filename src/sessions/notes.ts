@@ -52,12 +52,6 @@ export function reviewCommentMarker(sessionId: number, index: number): string {
   return marker("review", `session=${sessionId} comment=${index}`);
 }
 
-/** The comment index a review comment's marker holds, or null. */
-export function reviewCommentIndex(body: string, sessionId: number): number | null {
-  const found = new RegExp(`<!-- forgebot:review session=${sessionId} comment=(\\d+) -->`).exec(body);
-  return found ? Number(found[1]) : null;
-}
-
 export function noticeMarker(key: string): string {
   return marker("notice", key);
 }

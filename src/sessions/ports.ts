@@ -48,8 +48,6 @@ export interface SessionStore {
   /** Refreshes `updated_at`, the heartbeat the reaper watches. */
   touch(id: number): Promise<void>;
   addEvent(id: number, kind: string, data?: Record<string, unknown>): Promise<void>;
-  /** True when the session has an event of `kind` recorded for `run`. */
-  hasEvent(id: number, kind: string, run: number): Promise<boolean>;
   /** Records an event of `kind` for `run` unless one is recorded: true for the first claim. */
   claimIntent(id: number, kind: string, run: number): Promise<boolean>;
   findLatestInConversation(conversationKey: string, statuses?: readonly SessionStatus[]): Promise<Session | null>;

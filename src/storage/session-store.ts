@@ -320,14 +320,6 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       return toSession(rows[0]);
     },
 
-    async hasEvent(id, kind, run) {
-      const { rowCount } = await db.query(
-        "SELECT 1 FROM session_events WHERE session_id = $1 AND kind = $2 AND (data->>'run')::int = $3 LIMIT 1",
-        [id, kind, run],
-      );
-      return (rowCount ?? 0) > 0;
-    },
-
     async touch(id) {
       await db.query("UPDATE sessions SET updated_at = now() WHERE id = $1", [id]);
     },

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { workspaceBytes, workspaceCreation } from "../metrics/flows.js";
@@ -239,7 +238,7 @@ export async function openWorkspace(input: OpenWorkspaceInput): Promise<Workspac
   const recorded = await input.store.findSnapshot(input.sessionId);
   const snapshot = recorded ?? (await input.store.ensureSnapshot(input.sessionId, await resolveRef(input.source)));
   const expected = input.effects.at(-1)?.to ?? snapshot.baseTree;
-  const local = existsSync(path.join(root, "state.json")) ? await readState(root) : null;
+  const local = await readState(root);
   const paths = gitPaths(root);
 
   if (local && snapshot.baseTree && local.baseSha === snapshot.baseSha && local.baseTree === snapshot.baseTree && expected) {

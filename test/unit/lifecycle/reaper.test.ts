@@ -63,7 +63,6 @@ function fakes(options: { enqueue?: (id: number, run: number) => Promise<void>; 
         return stored;
       },
       addEvent: async (_id: number, kind: string) => void calls.push(`event(${kind})`),
-      hasEvent: async () => false,
       claimIntent: async (_id: number, kind: string) => (calls.push(`event(${kind})`), true),
     },
     queue: { enqueueDeliver: options.enqueue ?? (async (id: number, run: number) => void calls.push(`enqueueDeliver(${id},${run})`)) },
