@@ -1,4 +1,4 @@
-import { truncate } from "./text.js";
+import { codeFence, plural, truncate } from "./text.js";
 
 /**
  * The texts of change sessions: the fixed line for people the `code_changes` flag leaves out,
@@ -30,16 +30,6 @@ export type ChangeResultInput = {
   maxChars: number;
 };
 
-/** A code fence longer than any run of backticks in `text`, so the text cannot close it. */
-function fenceFor(text: string): string {
-  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  return "`".repeat(longest + 1);
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
 function commandLine(c: ChangeCommandLine): string {
   const status = c.outcome === "timeout" ? "killed at the time limit" : c.outcome === "limit" ? "stopped by a resource limit" : c.outcome === "unavailable" ? "not run" : `exit ${c.exitCode ?? "?"}`;
   const shown = c.command.length > 120 ? `${c.command.slice(0, 117)}...` : c.command;
@@ -60,7 +50,7 @@ export function changeResultText(input: ChangeResultInput): string {
     return truncate([summary, commands, "No files were changed.", ...input.notes].filter(Boolean).join("\n\n"), input.maxChars, "characters of the answer");
   }
   const totals = `${plural(patch.filesChanged, "file")} changed, ${plural(patch.insertions, "insertion")}(+), ${plural(patch.deletions, "deletion")}(-)`;
-  const statFence = fenceFor(patch.stat);
+  const statFence = codeFence(patch.stat);
   const stat = `**Changes** against \`${patch.baseRef}\` (\`${patch.baseSha.slice(0, 12)}\`): ${totals}\n\n${statFence}text\n${patch.stat}\n${statFence}`;
   const file = `forgebot-session-${input.sessionId}.patch`;
   const apply = [
@@ -73,7 +63,7 @@ export function changeResultText(input: ChangeResultInput): string {
   const around = [summary, commands, stat, input.action, apply, ...input.notes].filter(Boolean).join("\n\n");
   // The diff is folded away, and is what gets cut when the note would be too long.
   const room = input.maxChars - around.length - 300;
-  const fence = fenceFor(patch.diff);
+  const fence = codeFence(patch.diff);
   const shown = room > 200 ? truncate(patch.diff, room, "characters of the diff; the whole patch is on the session page") : "[the diff is too long for a note; the whole patch is on the session page]";
   const details = `<details><summary>Diff (${plural(patch.diff.split("\n").length, "line")})</summary>\n\n${fence}diff\n${shown}\n${fence}\n\n</details>`;
   return truncate([summary, commands, stat, details, input.action, apply, ...input.notes].filter(Boolean).join("\n\n"), input.maxChars, "characters of the answer");

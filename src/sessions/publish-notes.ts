@@ -1,4 +1,5 @@
 import { noticeMarker } from "./notes.js";
+import { inlineCode, shortSha } from "./text.js";
 
 /**
  * The texts of approving and publishing a change: the line a change waiting for `@forgebot apply`
@@ -17,10 +18,6 @@ export type ApprovalTarget =
   /** A change request forgebot opened: follow-ups go onto its own branch. */
   | { kind: "own"; reference: string; branch: string };
 
-function code(text: string): string {
-  return `\`${text.replace(/`/g, "'")}\``;
-}
-
 /** The line a change waiting for approval ends with: how to publish it, and where it would go. */
 export function approvalLine(handle: string, changeRequestName: string, target: ApprovalTarget): string {
   const apply = `\`@${handle} apply\``;
@@ -28,11 +25,11 @@ export function approvalLine(handle: string, changeRequestName: string, target: 
     case "new_branch":
       return `Reply ${apply} to open a draft ${changeRequestName} with this change.`;
     case "change_request":
-      return `Reply ${apply} to open a draft ${changeRequestName} with this change, stacked on ${target.reference} (its base is ${code(target.headBranch)}), or \`@${handle} apply here\` to commit it onto ${code(target.headBranch)} itself.`;
+      return `Reply ${apply} to open a draft ${changeRequestName} with this change, stacked on ${target.reference} (its base is ${inlineCode(target.headBranch)}), or \`@${handle} apply here\` to commit it onto ${inlineCode(target.headBranch)} itself.`;
     case "fork":
-      return `Reply ${apply} to open a draft ${changeRequestName} with this change. ${target.reference} comes from a fork, which I cannot write to, so it would go against ${code(target.baseBranch)} of this repository and include ${target.reference}'s commits.`;
+      return `Reply ${apply} to open a draft ${changeRequestName} with this change. ${target.reference} comes from a fork, which I cannot write to, so it would go against ${inlineCode(target.baseBranch)} of this repository and include ${target.reference}'s commits.`;
     case "own":
-      return `Reply ${apply} to push this change to ${code(target.branch)} (${target.reference}).`;
+      return `Reply ${apply} to push this change to ${inlineCode(target.branch)} (${target.reference}).`;
   }
 }
 
@@ -95,26 +92,24 @@ export type PublishedText = {
   moved?: { branch: string; from: string; to: string } | undefined;
 };
 
-const short = (sha: string) => sha.slice(0, 7);
-
 /** The reply of a publish that went through: the change request (or the branch), the commit, how it got there. */
 export function publishedText(input: PublishedText): string {
-  const commitText = input.commit.url ? `[\`${short(input.commit.sha)}\`](${input.commit.url})` : code(short(input.commit.sha));
+  const commitText = input.commit.url ? `[\`${shortSha(input.commit.sha)}\`](${input.commit.url})` : inlineCode(shortSha(input.commit.sha));
   const lines: string[] = [];
   const { as } = input;
   if (as.kind === "opened") {
     const draft = as.draft ? `Opened draft ${input.changeRequestName} ${input.reference}` : `Opened ${input.changeRequestName} ${input.reference}`;
     lines.push(`${draft}: ${link(as.title, as.url)}`);
     if (!as.draft) lines.push(`This repository does not offer draft ${input.changeRequestName}s, so its title marks it as a draft instead.`);
-    lines.push(`Branch ${code(input.branch)}, commit ${commitText}.`);
+    lines.push(`Branch ${inlineCode(input.branch)}, commit ${commitText}.`);
   } else if (as.kind === "committed") {
-    lines.push(`Committed ${commitText} onto ${code(as.onto)} (${as.reference}).`);
+    lines.push(`Committed ${commitText} onto ${inlineCode(as.onto)} (${as.reference}).`);
   } else {
-    lines.push(`Pushed ${commitText} to ${code(input.branch)} (${as.reference}).`);
+    lines.push(`Pushed ${commitText} to ${inlineCode(input.branch)} (${as.reference}).`);
   }
-  if (input.stackedOn) lines.push(`It is stacked on ${input.stackedOn.reference}: its base is ${code(input.stackedOn.branch)}, so merging it adds the change to ${input.stackedOn.reference}.`);
-  if (input.fork) lines.push(`${input.fork.reference} comes from a fork, which I cannot write to, so this ${input.changeRequestName} is against ${code(input.fork.base)} of this repository and includes ${input.fork.reference}'s commits.`);
-  if (input.moved) lines.push(`${code(input.moved.branch)} moved since the snapshot (${code(short(input.moved.from))} → ${code(short(input.moved.to))}): the change was applied three-way on its new head.`);
+  if (input.stackedOn) lines.push(`It is stacked on ${input.stackedOn.reference}: its base is ${inlineCode(input.stackedOn.branch)}, so merging it adds the change to ${input.stackedOn.reference}.`);
+  if (input.fork) lines.push(`${input.fork.reference} comes from a fork, which I cannot write to, so this ${input.changeRequestName} is against ${inlineCode(input.fork.base)} of this repository and includes ${input.fork.reference}'s commits.`);
+  if (input.moved) lines.push(`${inlineCode(input.moved.branch)} moved since the snapshot (${inlineCode(shortSha(input.moved.from))} → ${inlineCode(shortSha(input.moved.to))}): the change was applied three-way on its new head.`);
   return lines.join("\n\n");
 }
 
@@ -130,21 +125,21 @@ export function refusedText(input: {
   const { offer } = input;
   const next =
     offer?.kind === "change_request"
-      ? `Reply ${apply} to open a draft ${input.changeRequestName} stacked on ${offer.reference} (its base is ${code(offer.headBranch)}) instead.`
+      ? `Reply ${apply} to open a draft ${input.changeRequestName} stacked on ${offer.reference} (its base is ${inlineCode(offer.headBranch)}) instead.`
       : offer?.kind === "fork"
-        ? `Reply ${apply} to open a draft ${input.changeRequestName} against ${code(offer.baseBranch)} of this repository instead, with ${offer.reference}'s commits.`
+        ? `Reply ${apply} to open a draft ${input.changeRequestName} against ${inlineCode(offer.baseBranch)} of this repository instead, with ${offer.reference}'s commits.`
         : `The change is still waiting: reply ${apply} again once that is fixed, or tell me what to change.`;
   return [`Nothing was published: ${input.reason}.`, next].join("\n\n");
 }
 
 /** The base moved and the change does not apply on it three-way: nothing was published. */
 export function conflictText(input: { handle: string; branch: string; from: string; to: string; paths: readonly string[] }): string {
-  const shown = input.paths.slice(0, 20).map(code).join(", ");
+  const shown = input.paths.slice(0, 20).map(inlineCode).join(", ");
   const more = input.paths.length > 20 ? ` and ${input.paths.length - 20} more` : "";
   return [
-    `Nothing was published: ${code(input.branch)} moved since the snapshot (${code(short(input.from))} → ${code(short(input.to))}) and the change does not apply on its new head.`,
+    `Nothing was published: ${inlineCode(input.branch)} moved since the snapshot (${inlineCode(shortSha(input.from))} → ${inlineCode(shortSha(input.to))}) and the change does not apply on its new head.`,
     `Conflicting files: ${shown}${more}.`,
-    `The patch is kept on the session page. \`@${input.handle} retry\` makes the change again on the current ${code(input.branch)}.`,
+    `The patch is kept on the session page. \`@${input.handle} retry\` makes the change again on the current ${inlineCode(input.branch)}.`,
   ].join("\n\n");
 }
 

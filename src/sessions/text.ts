@@ -35,6 +35,21 @@ export function constantTimeEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** A commit as people quote it: its first seven characters. */
+export function shortSha(sha: string): string {
+  return sha.slice(0, 7);
+}
+
+/** "1 file", "3 files"; `many` for an irregular plural. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** `text` as inline code; a backtick inside becomes an apostrophe, so it cannot end the span. */
+export function inlineCode(text: string): string {
+  return `\`${text.replace(/`/g, "'")}\``;
+}
+
 /** A fence of backticks longer than any backtick run in `text` (at least three), so the text cannot close it. */
 export function codeFence(text: string): string {
   const longest = Math.max(2, ...Array.from(text.matchAll(/`+/g), (m) => m[0].length));

@@ -1,6 +1,7 @@
 import { severityLabel } from "../agent/review/findings.js";
 import type { PlacedFinding, ReviewOverview } from "../agent/review/store.js";
-import { findingCounts, reviewedFiles, scopeText, shortSha, skippedFiles } from "../agent/review/summary.js";
+import { findingCounts, reviewedFiles, scopeText, skippedFiles } from "../agent/review/summary.js";
+import { shortSha } from "../sessions/text.js";
 import { renderMarkdown, safeHttpUrl } from "./markdown.js";
 
 /**

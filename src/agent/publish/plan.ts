@@ -2,6 +2,7 @@ import type { ChangePublisher, ThreadRef } from "../../sessions/forge-port.js";
 import type { ApprovalTarget } from "../../sessions/publish-notes.js";
 import type { PatchPublication } from "../../workspace/store.js";
 import { branchName } from "./message.js";
+import { shortSha } from "../../sessions/text.js";
 
 /**
  * Where an approved change goes, decided from what the forge says now:
@@ -47,8 +48,6 @@ export type PlanInput = {
   ownBranch: string | null;
 };
 
-const short = (sha: string) => sha.slice(0, 7);
-
 export async function planPublish(publisher: ChangePublisher, input: PlanInput): Promise<{ kind: "plan"; plan: PublishPlan } | PlanRefusal> {
   const { thread, reference } = input;
   const branch = branchName(input.sessionId, input.request);
@@ -87,7 +86,7 @@ export async function planPublish(publisher: ChangePublisher, input: PlanInput):
     if (cr.headBranch === defaultBranch) return refuse(`\`${cr.headBranch}\` is the default branch, which I never write`, stacked);
     if (head.protected) return refuse(`\`${cr.headBranch}\` is a protected branch, which I never write`, stacked);
     if (head.sha !== input.snapshotSha) {
-      return refuse(`\`${cr.headBranch}\` moved since the snapshot (\`${short(input.snapshotSha)}\` → \`${short(head.sha)}\`), so a commit made on the snapshot could undo what was pushed since`, stacked);
+      return refuse(`\`${cr.headBranch}\` moved since the snapshot (\`${shortSha(input.snapshotSha)}\` → \`${shortSha(head.sha)}\`), so a commit made on the snapshot could undo what was pushed since`, stacked);
     }
     return { kind: "plan", plan: { mode: "here", branch: cr.headBranch, newBranch: false, parentSha: head.sha, parentBranch: cr.headBranch, target: null, stackedOn: null, fork: null } };
   }

@@ -1,6 +1,7 @@
 import type { RefusedComment } from "../../sessions/review-port.js";
 import { codeBlock, severityLabel } from "./findings.js";
 import { SEVERITIES, type PlacedFinding, type ReviewOverview, type ReviewRecord, type SkipReason, type SkippedFile } from "./store.js";
+import { inlineCode, plural, shortSha } from "../../sessions/text.js";
 
 /**
  * The texts of a review: its summary (the review's body on the forge) and the reply in the
@@ -21,18 +22,6 @@ const SKIP_LABELS: Record<SkipReason, string> = {
   over_budget: "past this review's size limit",
   not_listed: "not listed by the forge",
 };
-
-export function shortSha(sha: string): string {
-  return sha.slice(0, 7);
-}
-
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
-function code(text: string): string {
-  return `\`${text.replace(/`/g, "'")}\``;
-}
 
 /** "3 comments: 1 high, 2 medium" over every finding, inline or not. */
 export function findingCounts(findings: readonly Pick<PlacedFinding, "severity">[]): string {
@@ -56,8 +45,8 @@ export function skippedFiles(record: Pick<ReviewOverview, "plan" | "stopped">): 
 /** Which part of the change was reviewed, in words. */
 export function scopeText(record: Pick<ReviewOverview, "scope">): string {
   const { scope } = record;
-  if (scope.kind === "since") return `what changed since my last review at ${code(shortSha(scope.sha))}`;
-  const previous = scope.previous ? ` at ${code(shortSha(scope.previous))}` : "";
+  if (scope.kind === "since") return `what changed since my last review at ${inlineCode(shortSha(scope.sha))}`;
+  const previous = scope.previous ? ` at ${inlineCode(shortSha(scope.previous))}` : "";
   if (scope.why === "asked") return "the whole change, as asked";
   if (scope.why === "rewritten") return `the whole change: the branch was rewritten since my last review${previous}`;
   if (scope.why === "compare_too_large") return `the whole change: too much changed since my last review${previous} to compare`;
@@ -66,7 +55,7 @@ export function scopeText(record: Pick<ReviewOverview, "scope">): string {
 }
 
 function listSkipped(skipped: readonly SkippedFile[]): string[] {
-  const shown = skipped.slice(0, MAX_LISTED).map((s) => `- ${code(s.path)}: ${SKIP_LABELS[s.reason]}`);
+  const shown = skipped.slice(0, MAX_LISTED).map((s) => `- ${inlineCode(s.path)}: ${SKIP_LABELS[s.reason]}`);
   if (skipped.length > MAX_LISTED) shown.push(`- and ${skipped.length - MAX_LISTED} more`);
   return shown;
 }
@@ -97,7 +86,7 @@ export function reviewSummary(input: { record: ReviewRecord; findings: readonly 
   const reviewed = reviewedFiles(record);
   const counts = findingCounts(findings);
   const out = [
-    `**forgebot review** of ${plural(reviewed.length, "file")} at ${code(shortSha(record.refs.headSha))}: ${scopeText(record)}. ${counts.charAt(0).toUpperCase()}${counts.slice(1)}.`,
+    `**forgebot review** of ${plural(reviewed.length, "file")} at ${inlineCode(shortSha(record.refs.headSha))}: ${scopeText(record)}. ${counts.charAt(0).toUpperCase()}${counts.slice(1)}.`,
   ];
   const overview = record.groups.map((g) => g.summary).filter((s): s is string => Boolean(s));
   if (overview.length) out.push("", ...overview);
@@ -106,7 +95,7 @@ export function reviewSummary(input: { record: ReviewRecord; findings: readonly 
     out.push("", "**Findings not placed on a line of the diff:**", "");
     for (const f of apart.slice(0, MAX_LISTED)) {
       const why = f.placement === "inline" && f.comment !== null ? refusedIndex.get(f.comment) : f.reason;
-      out.push(`- **${severityLabel(f.severity)}** ${code(f.path)} ${lines(f)}${why ? ` (${why})` : ""}: ${f.body.replace(/\n+/g, " ")}`);
+      out.push(`- **${severityLabel(f.severity)}** ${inlineCode(f.path)} ${lines(f)}${why ? ` (${why})` : ""}: ${f.body.replace(/\n+/g, " ")}`);
       if (f.replacement) out.push("", "  Suggested replacement:", "", ...codeBlock(f.replacement).split("\n").map((l) => `  ${l}`), "");
     }
     if (apart.length > MAX_LISTED) out.push(`- and ${apart.length - MAX_LISTED} more (see the session page)`);
@@ -127,14 +116,14 @@ export function reviewReply(input: { record: ReviewRecord; findings: readonly Pl
   const inline = findings.filter((f) => f.placement === "inline").length;
   const link = posted?.url ? `[the review](${posted.url})` : "the review";
   const out = [
-    `Reviewed ${plural(reviewed.length, "file")} at ${code(shortSha(record.refs.headSha))} (${scopeText(record)}): ${findingCounts(findings)}, ${plural(inline, "inline comment")}. See ${link}.`,
+    `Reviewed ${plural(reviewed.length, "file")} at ${inlineCode(shortSha(record.refs.headSha))} (${scopeText(record)}): ${findingCounts(findings)}, ${plural(inline, "inline comment")}. See ${link}.`,
   ];
   const apart = findings.length - inline;
   if (apart > 0) out.push("", `${plural(apart, "finding")} could not be placed on a line of the diff and ${apart === 1 ? "is" : "are"} listed in the review's summary instead.`);
   const skipped = skippedFiles(record);
-  if (skipped.length) out.push("", `Not reviewed: ${skipped.slice(0, 10).map((s) => `${code(s.path)} (${SKIP_LABELS[s.reason]})`).join(", ")}${skipped.length > 10 ? `, and ${skipped.length - 10} more` : ""}.`);
+  if (skipped.length) out.push("", `Not reviewed: ${skipped.slice(0, 10).map((s) => `${inlineCode(s.path)} (${SKIP_LABELS[s.reason]})`).join(", ")}${skipped.length > 10 ? `, and ${skipped.length - 10} more` : ""}.`);
   if (posted?.headMovedTo) {
-    out.push("", `The ${input.changeRequestName} moved to ${code(shortSha(posted.headMovedTo))} while I was reviewing; the review is on ${code(shortSha(record.refs.headSha))}, the commit I read.`);
+    out.push("", `The ${input.changeRequestName} moved to ${inlineCode(shortSha(posted.headMovedTo))} while I was reviewing; the review is on ${inlineCode(shortSha(record.refs.headSha))}, the commit I read.`);
   }
   const extra = notes(record, input.settingsNotice);
   if (extra.length) out.push("", extra.join("\n\n"));
@@ -143,13 +132,13 @@ export function reviewReply(input: { record: ReviewRecord; findings: readonly Pl
 
 /** A second review when nothing changed since the last one: no model call, nothing posted. */
 export function nothingNewReply(sinceSha: string): string {
-  return `Nothing changed since my last review at ${code(shortSha(sinceSha))}, so I posted no new review. Ask \`review all\` to review the whole change again.`;
+  return `Nothing changed since my last review at ${inlineCode(shortSha(sinceSha))}, so I posted no new review. Ask \`review all\` to review the whole change again.`;
 }
 
 /** Every file of the change is skipped: no model call, nothing posted. */
 export function nothingToReviewReply(record: ReviewRecord, settingsNotice: string | null): string {
   const skipped = skippedFiles(record);
-  const out = [`There is nothing to review at ${code(shortSha(record.refs.headSha))} (${scopeText(record)}), so I posted no review.`];
+  const out = [`There is nothing to review at ${inlineCode(shortSha(record.refs.headSha))} (${scopeText(record)}), so I posted no review.`];
   if (skipped.length) out.push("", "Not reviewed:", "", ...listSkipped(skipped));
   const extra = notes(record, settingsNotice);
   if (extra.length) out.push("", extra.join("\n\n"));
