@@ -52,11 +52,14 @@ export function createDeliveryStore(db: Db): DeliveryStore {
       // A delivery repeated within the batch is written once; its repeats are duplicates.
       const firstOf = new Map<string, number>();
       const unique: Row[] = [];
-      input.forEach((d, i) => {
+      // For each input: its row in `unique`, and whether an earlier input was the same delivery.
+      const at = input.map((d) => {
         const key = `${d.forge}\u0000${d.deliveryKey}`;
-        if (firstOf.has(key)) return;
+        const seen = firstOf.get(key);
+        if (seen !== undefined) return { row: seen, repeat: true };
         firstOf.set(key, unique.length);
         unique.push({ i: unique.length, forge: d.forge, delivery_key: d.deliveryKey, event_name: d.eventName, mention: d.mention });
+        return { row: unique.length - 1, repeat: false };
       });
       const results = unique.length === 1 ? await insertOne(unique[0]!) : await insertMany(unique);
       // A conflicting row another transaction committed after this statement's snapshot: read it now.
@@ -69,11 +72,9 @@ export function createDeliveryStore(db: Db): DeliveryStore {
         if (!again.rows[0]) throw new Error("delivery insert conflicted but no row was found");
         results[i] = { id: again.rows[0].id, created: false, status: again.rows[0].status };
       }
-      return input.map((d, i) => {
-        const at = firstOf.get(`${d.forge}\u0000${d.deliveryKey}`)!;
-        const r = results[at]!;
-        const repeatInBatch = input.findIndex((e) => e.forge === d.forge && e.deliveryKey === d.deliveryKey) !== i;
-        return { id: r.id as number, created: r.created && !repeatInBatch, status: r.status as string };
+      return at.map(({ row, repeat }) => {
+        const r = results[row]!;
+        return { id: r.id as number, created: r.created && !repeat, status: r.status as string };
       });
     },
 

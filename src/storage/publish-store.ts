@@ -1,5 +1,5 @@
 import type { PublishStore } from "../agent/publish/store.js";
-import type { Db } from "./pool.js";
+import { inTransaction, type Db } from "./pool.js";
 
 /** Publish steps and published change requests (migration 009), and the patch's publish columns (008). */
 export function createPublishStore(db: Db): PublishStore {
@@ -33,9 +33,7 @@ export function createPublishStore(db: Db): PublishStore {
     async markPublished(sessionId, publication, opened) {
       const { branch, commit, ...rest } = publication;
       const changeRequest = { ...rest, commitUrl: commit.url };
-      const client = await db.connect();
-      try {
-        await client.query("BEGIN");
+      await inTransaction(db, async (client) => {
         await client.query(
           `UPDATE session_patches SET published_branch = $2, published_commit = $3, change_request = $4::jsonb,
              published_at = COALESCE(published_at, now()), updated_at = now() WHERE session_id = $1`,
@@ -60,13 +58,7 @@ export function createPublishStore(db: Db): PublishStore {
             [opened.forge, opened.host, opened.repoId, opened.number, sessionId, branch, publication.changeRequest.url],
           );
         }
-        await client.query("COMMIT");
-      } catch (err: unknown) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     },
 
     async findPublished(key) {

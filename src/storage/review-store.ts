@@ -48,14 +48,14 @@ export function createReviewStore(db: Db, options: { leaseMs?: number; log?: Log
     // The record and (when given) the session's event in one statement: a crash never keeps one without the other.
     const { rows } = await db.query<ReviewRow>(
       `WITH updated AS (
-         UPDATE change_reviews SET data = $2, status = COALESCE($3, status), review_id = COALESCE($4, review_id), review_url = COALESCE($5, review_url),
+         UPDATE change_reviews SET data = $2::jsonb, status = COALESCE($3, status), review_id = COALESCE($4, review_id), review_url = COALESCE($5, review_url),
            posted_at = CASE WHEN $6 THEN now() ELSE posted_at END, updated_at = now()
          WHERE session_id = $1 RETURNING *
        ), event AS (
          INSERT INTO session_events (session_id, kind, data) SELECT session_id, $7, $8::jsonb FROM updated WHERE $7::text IS NOT NULL
        )
        SELECT * FROM updated`,
-      [record.sessionId, dataOf(record), columns.status ?? null, columns.reviewId ?? null, columns.reviewUrl ?? null, columns.posted === true, event?.kind ?? null, event ? toJsonb(event.data) : null],
+      [record.sessionId, toJsonb(dataOf(record)), columns.status ?? null, columns.reviewId ?? null, columns.reviewUrl ?? null, columns.posted === true, event?.kind ?? null, event ? toJsonb(event.data) : null],
     );
     if (!rows[0]) throw new Error(`session ${record.sessionId} has no review record`);
     return toRecord(rows[0]);
@@ -73,9 +73,9 @@ export function createReviewStore(db: Db, options: { leaseMs?: number; log?: Log
 
     async create(record: NewReviewRecord) {
       const { rows } = await db.query<ReviewRow>(
-        `INSERT INTO change_reviews (session_id, conversation_key, status, head_sha, data) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO change_reviews (session_id, conversation_key, status, head_sha, data) VALUES ($1, $2, $3, $4, $5::jsonb)
          ON CONFLICT (session_id) DO NOTHING RETURNING *`,
-        [record.sessionId, record.conversationKey, record.status, record.refs.headSha, dataOf(record)],
+        [record.sessionId, record.conversationKey, record.status, record.refs.headSha, toJsonb(dataOf(record))],
       );
       return rows[0] ? toRecord(rows[0]) : get(record.sessionId);
     },

@@ -99,16 +99,16 @@ function toPublication(row: PatchRow): PatchPublication | null {
 
 /** Snapshots, commands and patches of change sessions (migration 008). */
 export function createWorkspaceStore(db: Db): WorkspaceStore {
+  async function findSnapshot(sessionId: number): Promise<SnapshotRecord | null> {
+    const { rows } = await db.query<SnapshotRow>("SELECT * FROM session_workspaces WHERE session_id = $1", [sessionId]);
+    return rows[0] ? toSnapshot(rows[0]) : null;
+  }
   return {
-    async findSnapshot(sessionId) {
-      const { rows } = await db.query<SnapshotRow>("SELECT * FROM session_workspaces WHERE session_id = $1", [sessionId]);
-      return rows[0] ? toSnapshot(rows[0]) : null;
-    },
+    findSnapshot,
 
     async ensureSnapshot(sessionId, ref) {
       await db.query("INSERT INTO session_workspaces (session_id, base_ref, base_sha) VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING", [sessionId, ref.baseRef, ref.baseSha]);
-      const { rows } = await db.query<SnapshotRow>("SELECT * FROM session_workspaces WHERE session_id = $1", [sessionId]);
-      return toSnapshot(rows[0]!);
+      return (await findSnapshot(sessionId))!;
     },
 
     async markSnapshotReady(sessionId, facts) {
