@@ -49,7 +49,8 @@ export async function applyFromMention(deps: LifecycleDeps, stored: StoredMentio
   const { mention } = stored;
   const key = conversationKey(mention.thread);
   const latest = await deps.sessions.findLatestInConversation(key);
-  const waiting = await deps.sessions.findLatestInConversation(key, ["plan_approval_required"]);
+  // The latest session is usually the one waiting; otherwise an earlier one may be.
+  const waiting = latest?.status === "plan_approval_required" ? latest : await deps.sessions.findLatestInConversation(key, ["plan_approval_required"]);
   const mine = (s: Session | null) => s?.callbackContext.approvals?.some((a) => a.triggerKey === mention.triggerKey) ?? false;
   let session = [latest, waiting].find(mine) ?? null;
   if (!session && waiting) session = await approve(deps, waiting, stored, here);

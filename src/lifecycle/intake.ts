@@ -107,24 +107,18 @@ export async function handleMention(deps: LifecycleDeps, deliveryId: number): Pr
   const request = deps.forges.requestIn(mention.forge, mention.body) ?? "";
 
   if (!(await client.canUseBot(mention.actor))) {
+    // A reader is told once per thread that they may not use the bot; an `apply` from a reader
+    // publishes nothing, and is told so once per thread too.
+    const apply = parseCommand(request).command === "apply";
     const threadKey = conversationKey(mention.thread);
-    // An `apply` from a reader publishes nothing; it is told so once per thread.
-    if (parseCommand(request).command === "apply") {
-      if (await deps.deliveries.claimPermissionNotice(mention.forge, `${threadKey}:apply`, mention.actor.id)) {
-        const { profile } = forge;
-        const body = applyDeniedNote({ mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId: mention.actor.id });
-        await ensureNote(client, mention.thread, applyDeniedMarker(mention.actor.id), body);
-      }
-      log.info({ actor: mention.actor.login }, "apply from a user without write access ignored");
-      await deps.deliveries.markProcessed(deliveryId, "denied");
-      return;
-    }
-    if (await deps.deliveries.claimPermissionNotice(mention.forge, threadKey, mention.actor.id)) {
+    const actorId = mention.actor.id;
+    if (await deps.deliveries.claimPermissionNotice(mention.forge, apply ? `${threadKey}:apply` : threadKey, actorId)) {
       const { profile } = forge;
-      const body = permissionNote({ mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId: mention.actor.id });
-      await ensureNote(client, mention.thread, noticeMarker(`denied actor=${mention.actor.id}`), body);
+      const note = { mention: profile.mention(mention.actor.login), handle, who: profile.writersDescription, actorId };
+      const [marker, body] = apply ? [applyDeniedMarker(actorId), applyDeniedNote(note)] : [noticeMarker(`denied actor=${actorId}`), permissionNote(note)];
+      await ensureNote(client, mention.thread, marker, body);
     }
-    log.info({ actor: mention.actor.login }, "mention from a user without write access ignored");
+    log.info({ actor: mention.actor.login }, `${apply ? "apply" : "mention"} from a user without write access ignored`);
     await deps.deliveries.markProcessed(deliveryId, "denied");
     return;
   }

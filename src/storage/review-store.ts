@@ -2,6 +2,7 @@ import type { GroupResult, NewReviewRecord, PlacedFinding, PostedRecord, ReviewO
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../sessions/logger.js";
 import { toJsonb } from "./jsonb.js";
+import { keepRenewing, leaseUntil } from "./lease.js";
 import type { Db } from "./pool.js";
 
 type ReviewRow = {
@@ -118,7 +119,7 @@ export function createReviewStore(db: Db, options: { leaseMs?: number; log?: Log
       for (;;) {
         const { rowCount } = await db.query(
           `INSERT INTO change_request_leases (conversation_key, lease_token, lease_until)
-           VALUES ($1, $2, now() + make_interval(secs => $3::float8 / 1000))
+           VALUES ($1, $2, ${leaseUntil(3)})
            ON CONFLICT (conversation_key) DO UPDATE SET lease_token = EXCLUDED.lease_token, lease_until = EXCLUDED.lease_until
            WHERE change_request_leases.lease_until < now()`,
           [conversationKey, token, ttlMs],
@@ -127,18 +128,18 @@ export function createReviewStore(db: Db, options: { leaseMs?: number; log?: Log
         if (Date.now() > deadline) throw new Error("another review of this change request is being posted");
         await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
       }
-      const renewal = setInterval(() => {
-        db.query("UPDATE change_request_leases SET lease_until = now() + make_interval(secs => $3::float8 / 1000) WHERE conversation_key = $1 AND lease_token = $2", [
-          conversationKey,
-          token,
-          ttlMs,
-        ]).catch((err: unknown) => options.log?.warn({ err, conversationKey }, "review lease could not be renewed"));
-      }, Math.max(100, Math.floor(ttlMs / 3)));
-      renewal.unref();
+      const stop = keepRenewing(ttlMs, () =>
+        db
+          .query(`UPDATE change_request_leases SET lease_until = ${leaseUntil(3)} WHERE conversation_key = $1 AND lease_token = $2`, [conversationKey, token, ttlMs])
+          .then(
+            () => undefined,
+            (err: unknown) => options.log?.warn({ err, conversationKey }, "review lease could not be renewed"),
+          ),
+      );
       try {
         return await fn();
       } finally {
-        clearInterval(renewal);
+        stop();
         await db.query("DELETE FROM change_request_leases WHERE conversation_key = $1 AND lease_token = $2", [conversationKey, token]);
       }
     },

@@ -3,6 +3,7 @@ import type { PatchEvent, SessionPatch, SessionStore, UpdateOptions } from "../s
 import { conversationKey, type NewSession, type Session, type SessionOrigin } from "../sessions/session.js";
 import { InvalidTransitionError, SessionBusyError, SessionNotFoundError } from "../sessions/errors.js";
 import { allowedFrom, nextStatus, targetOf, type SessionStatus } from "../sessions/state-machine.js";
+import { keepRenewing, leaseUntil } from "./lease.js";
 import { toJsonb } from "./jsonb.js";
 import type { Db } from "./pool.js";
 import { randomUUID } from "node:crypto";
@@ -244,7 +245,7 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       // The lease and, when asked, the write-ahead intent for `intent.run`, in one statement.
       const { rows } = await db.query<SessionRow & { first_claim: boolean }>(
         `WITH leased AS (
-           UPDATE sessions SET lease_token = $2, lease_until = now() + make_interval(secs => $3::float8 / 1000)
+           UPDATE sessions SET lease_token = $2, lease_until = ${leaseUntil(3)}
            WHERE id = $1 AND (lease_until IS NULL OR lease_until < now()) RETURNING *
          ), claimed AS (
            INSERT INTO session_events (session_id, kind, data)
@@ -264,19 +265,18 @@ export function createSessionStore(db: Db, hooks: SessionStoreHooks = {}): Sessi
       leases.set(id, token);
       // Renewed while the holder works (a write may wait for its budget); released at the end,
       // by the holder's last update when it says so, else here.
-      const renewal = setInterval(() => {
-        db.query(`UPDATE sessions SET lease_until = now() + make_interval(secs => $3::float8 / 1000) WHERE id = $1 AND lease_token = $2`, [id, token, ttlMs]).then(
+      const stop = keepRenewing(ttlMs, () =>
+        db.query(`UPDATE sessions SET lease_until = ${leaseUntil(3)} WHERE id = $1 AND lease_token = $2`, [id, token, ttlMs]).then(
           (r) => {
             if (r.rowCount === 0 && leases.get(id) === token) hooks.log?.warn({ sessionId: id }, "session lease lost while held: another worker may be writing its notes");
           },
           (err: unknown) => hooks.log?.warn({ err, sessionId: id }, "session lease could not be renewed"),
-        );
-      }, Math.max(100, Math.floor(ttlMs / 3)));
-      renewal.unref();
+        ),
+      );
       try {
         return await fn(held, { firstClaim: rows[0].first_claim });
       } finally {
-        clearInterval(renewal);
+        stop();
         if (leases.get(id) === token) {
           leases.delete(id);
           await db.query("UPDATE sessions SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [id, token]);

@@ -1,6 +1,5 @@
 import type { ProbotOctokit } from "probot";
 import {
-  ForgeApiError,
   PublishRefusal,
   type Actor,
   type BranchHead,
@@ -13,6 +12,7 @@ import {
   type PublishedCommit,
   type ThreadRef,
 } from "../../sessions/forge-port.js";
+import { isInlineText, statusOf } from "../publish-shared.js";
 import { call, repoParts } from "./api.js";
 
 type Octokit = ProbotOctokit;
@@ -38,20 +38,8 @@ export function githubSaid(err: unknown): string {
   return parts.filter(Boolean).join("; ");
 }
 
-function statusOf(err: unknown): number | undefined {
-  return err instanceof ForgeApiError ? err.status : undefined;
-}
-
-/** Content GitHub takes inline in a tree: valid UTF-8 without NUL bytes. */
-export function isInlineText(content: Uint8Array): boolean {
-  if (content.includes(0)) return false;
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(content);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Content GitHub takes inline in a tree (the rest becomes blobs). */
+export { isInlineText };
 
 /** `login <id+login@users.noreply.host>`: the address GitHub attributes to the user. */
 export function githubNoreply(actor: Actor, host: string): string {

@@ -12,6 +12,7 @@ import {
   type PublishedCommit,
   type ThreadRef,
 } from "../../sessions/forge-port.js";
+import { isInlineText, statusOf } from "../publish-shared.js";
 import { call, type GitLabApi } from "./api.js";
 
 /**
@@ -37,20 +38,6 @@ export function gitlabSaid(err: unknown): string {
   return at >= 0 ? message.slice(at + 3) : "";
 }
 
-function statusOf(err: unknown): number | undefined {
-  return err instanceof ForgeApiError ? err.status : undefined;
-}
-
-function isText(content: Uint8Array): boolean {
-  if (content.includes(0)) return false;
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(content);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `login <id-login@users.noreply.host>`: GitLab's private commit email of the user. */
 export function gitlabNoreply(actor: Actor, host: string): string {
   return `${actor.login} <${actor.id}-${actor.login}@users.noreply.${host}>`;
@@ -67,7 +54,7 @@ type Action = {
 };
 
 function contentOf(content: Uint8Array): Pick<Action, "content" | "encoding"> {
-  return isText(content) ? { content: Buffer.from(content).toString("utf8") } : { content: Buffer.from(content).toString("base64"), encoding: "base64" };
+  return isInlineText(content) ? { content: Buffer.from(content).toString("utf8") } : { content: Buffer.from(content).toString("base64"), encoding: "base64" };
 }
 
 /** The commit's actions; `lastCommit` holds each existing file's last commit (only on an existing branch). */
