@@ -1,10 +1,9 @@
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { extractArchive } from "./archive.js";
 import { WorkspaceError } from "./errors.js";
 import { git, gitText, type GitPaths } from "./git.js";
 import { diffTrees, readBlob, type PatchFile } from "./patch.js";
-import { BASE_REF, type Workspace } from "./workspace.js";
+import { BASE_REF, treeFromArchive, type Workspace } from "./workspace.js";
 
 /**
  * A stored patch applied three-way on a newer commit of its branch, in the workspace's own git
@@ -55,15 +54,7 @@ export async function rebasePatch(ws: Workspace, input: RebaseInput): Promise<Re
     // Theirs: the newer commit's files, extracted under the same bounds as the snapshot.
     await rm(newer.tree, { recursive: true, force: true });
     await mkdir(newer.tree, { mode: 0o700 });
-    let archive: ReadableStream<Uint8Array>;
-    try {
-      archive = await input.download();
-    } catch (err: unknown) {
-      throw new WorkspaceError("download", `the newer commit's archive could not be downloaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    await extractArchive(archive, newer.tree, { maxBytes: input.maxBytes });
-    await gitText(newer, ["add", "-A", "-f", "."], { env: theirsIndex });
-    const theirsTree = (await gitText(newer, ["write-tree"], { env: theirsIndex })).trim();
+    const { tree: theirsTree } = await treeFromArchive(newer, input.download, { maxBytes: input.maxBytes, what: "the newer commit's archive", env: theirsIndex });
 
     const ours = await commitOnSnapshot(ws.paths, oursTree, "the change on the snapshot");
     const theirs = await commitOnSnapshot(ws.paths, theirsTree, "the branch's newer commit");

@@ -133,7 +133,7 @@ export class Workspace {
   /** Gives the sandbox's user the whole tree again (after the worker wrote or reset files). */
   async ensureOwnership(): Promise<void> {
     if (!this.needsChown || !this.user) return;
-    await run("chown", ["-R", "-h", "-P", `${this.user.uid}:${this.user.gid}`, this.tree]);
+    await chownTree(this.user, this.tree);
     this.needsChown = false;
   }
 
@@ -187,6 +187,33 @@ async function readState(root: string): Promise<LocalState | null> {
   }
 }
 
+/** Gives `user` (the sandbox's) the whole tree, links themselves rather than what they point at. */
+function chownTree(user: SandboxUser, tree: string): Promise<void> {
+  return run("chown", ["-R", "-h", "-P", `${user.uid}:${user.gid}`, tree]);
+}
+
+/**
+ * Downloads an archive, extracts it into `paths.tree` under the workspace's bounds and stages all
+ * of it, ignored files included (a snapshot is the repository's files as they are); returns the
+ * staged tree. `what` names the archive when the download fails; `env` may give another index.
+ */
+export async function treeFromArchive(
+  paths: GitPaths,
+  download: () => Promise<ReadableStream<Uint8Array>>,
+  options: { maxBytes: number; what: string; env?: Record<string, string> },
+): Promise<{ tree: string; extracted: Awaited<ReturnType<typeof extractArchive>> }> {
+  let archive: ReadableStream<Uint8Array>;
+  try {
+    archive = await download();
+  } catch (err: unknown) {
+    throw new WorkspaceError("download", `${options.what} could not be downloaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const extracted = await extractArchive(archive, paths.tree, { maxBytes: options.maxBytes });
+  const env = options.env ? { env: options.env } : {};
+  await gitText(paths, ["add", "-A", "-f", "."], env);
+  return { tree: (await gitText(paths, ["write-tree"], env)).trim(), extracted };
+}
+
 /** Downloads and extracts the snapshot into a fresh `root`, and commits it as BASE_REF. */
 async function materialize(input: OpenWorkspaceInput, root: string, snapshot: SnapshotRecord): Promise<{ baseTree: string; bytes: number; files: number; skipped: SnapshotRecord["skipped"] }> {
   const paths = gitPaths(root);
@@ -197,21 +224,12 @@ async function materialize(input: OpenWorkspaceInput, root: string, snapshot: Sn
   await mkdir(root, { mode: 0o711 });
   await mkdir(paths.tree, { mode: 0o755 });
   await mkdir(paths.gitDir, { mode: 0o700 });
-  let archive: ReadableStream<Uint8Array>;
-  try {
-    archive = await input.source.download(snapshot.baseSha, input.signal);
-  } catch (err: unknown) {
-    throw new WorkspaceError("download", `the repository archive could not be downloaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  const extracted = await extractArchive(archive, paths.tree, { maxBytes: input.settings.maxBytes });
   await gitText(paths, ["init", "--quiet"]);
-  // The snapshot is the repository's files as they are, ignored ones included.
-  await gitText(paths, ["add", "-A", "-f", "."]);
-  const baseTree = (await gitText(paths, ["write-tree"])).trim();
+  const { tree: baseTree, extracted } = await treeFromArchive(paths, () => input.source.download(snapshot.baseSha, input.signal), { maxBytes: input.settings.maxBytes, what: "the repository archive" });
   const commit = (await gitText(paths, ["commit-tree", baseTree, "-m", `snapshot ${snapshot.baseRef} ${snapshot.baseSha}`])).trim();
   await gitText(paths, ["update-ref", BASE_REF, commit]);
   const user = sandboxUserFor(snapshot.sessionId);
-  if (user) await run("chown", ["-R", "-h", "-P", `${user.uid}:${user.gid}`, paths.tree]);
+  if (user) await chownTree(user, paths.tree);
   await writeFile(path.join(root, "state.json"), JSON.stringify({ baseSha: snapshot.baseSha, baseTree } satisfies LocalState));
   return { baseTree, bytes: extracted.bytes, files: extracted.files, skipped: extracted.skipped };
 }
