@@ -152,7 +152,7 @@ function readPrivateKey(env: ParsedEnv): string | undefined {
   }
 }
 
-function githubConfig(env: ParsedEnv): GitHubConfig | null {
+function githubConfig(env: ParsedEnv, target: ForgeTargets["github"]): GitHubConfig | null {
   const privateKey = readPrivateKey(env);
   const given = [env.APP_ID, privateKey, env.WEBHOOK_SECRET].filter(Boolean).length;
   if (given === 0) return null;
@@ -160,26 +160,17 @@ function githubConfig(env: ParsedEnv): GitHubConfig | null {
   if (!privateKey) throw new ConfigError("PRIVATE_KEY: expects the GitHub App's PEM private key (or PRIVATE_KEY_PATH)");
   if (!privateKey.includes("PRIVATE KEY")) throw new ConfigError("PRIVATE_KEY: expects a PEM private key");
   if (!env.WEBHOOK_SECRET) throw new ConfigError("WEBHOOK_SECRET: expects the GitHub App's webhook secret");
-  const host = env.GHE_HOST ?? "github.com";
-  const baseUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}/api/v3` : "https://api.github.com";
-  const allowedRoles = env.GITHUB_ALLOWED_ROLES.split(",").map((r) => r.trim().toLowerCase()).filter(Boolean);
-  return { appId: env.APP_ID, privateKey, webhookSecret: env.WEBHOOK_SECRET, baseUrl, host, allowedRoles, requestTimeoutMs: env.GITHUB_REQUEST_TIMEOUT_MS };
+  const { host, apiUrl: baseUrl, allowedRoles, requestTimeoutMs } = target;
+  return { appId: env.APP_ID, privateKey, webhookSecret: env.WEBHOOK_SECRET, baseUrl, host, allowedRoles, requestTimeoutMs };
 }
 
-function gitlabConfig(env: ParsedEnv): GitLabConfig | null {
+function gitlabConfig(env: ParsedEnv, target: ForgeTargets["gitlab"]): GitLabConfig | null {
   if (!env.GITLAB_TOKEN && !env.GITLAB_WEBHOOK_SECRET) return null;
   if (!env.GITLAB_TOKEN) throw new ConfigError("GITLAB_TOKEN: expects a GitLab access token with the api scope");
   if (!env.GITLAB_WEBHOOK_SECRET) {
     throw new ConfigError("GITLAB_WEBHOOK_SECRET: expects the secret token set on the GitLab webhook");
   }
-  const url = env.GITLAB_URL.replace(/\/+$/, "");
-  return {
-    url,
-    host: new URL(url).host,
-    token: env.GITLAB_TOKEN,
-    webhookSecret: env.GITLAB_WEBHOOK_SECRET,
-    minAccessLevel: env.GITLAB_MIN_ACCESS_LEVEL,
-  };
+  return { url: target.url, host: target.host, token: env.GITLAB_TOKEN, webhookSecret: env.GITLAB_WEBHOOK_SECRET, minAccessLevel: target.minAccessLevel };
 }
 
 function forgeTargets(env: ParsedEnv): ForgeTargets {
@@ -205,12 +196,12 @@ function oauthPair(id: string | undefined, secret: string | undefined, names: [s
 }
 
 /** Sign-in needs the forge itself configured: permissions are asked with the bot's own credentials. */
-function signInConfig(env: ParsedEnv, github: GitHubConfig | null, gitlab: GitLabConfig | null): SignInConfig {
+function signInConfig(env: ParsedEnv, targets: ForgeTargets, github: GitHubConfig | null, gitlab: GitLabConfig | null): SignInConfig {
   const githubPair = oauthPair(env.GITHUB_CLIENT_ID, env.GITHUB_CLIENT_SECRET, ["GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"]);
   if (githubPair && !github) throw new ConfigError("GITHUB_CLIENT_ID: sign-in with GitHub needs the GitHub App too (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET)");
   const gitlabPair = oauthPair(env.GITLAB_OAUTH_CLIENT_ID, env.GITLAB_OAUTH_CLIENT_SECRET, ["GITLAB_OAUTH_CLIENT_ID", "GITLAB_OAUTH_CLIENT_SECRET"]);
   if (gitlabPair && !gitlab) throw new ConfigError("GITLAB_OAUTH_CLIENT_ID: sign-in with GitLab needs GitLab configured too (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET)");
-  const webUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}` : "https://github.com";
+  const { webUrl } = targets.github;
   return {
     github: githubPair && github ? { ...githubPair, webUrl, apiUrl: github.baseUrl, host: github.host } : null,
     gitlab: gitlabPair && gitlab ? { ...gitlabPair, url: gitlab.url, host: gitlab.host } : null,
@@ -228,12 +219,13 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
   if (!parsed.success) throw new ConfigError(firstIssueLine(parsed.error));
   const env = parsed.data;
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
-  const github = githubConfig(env);
-  const gitlab = gitlabConfig(env);
+  const targets = forgeTargets(env);
+  const github = githubConfig(env, targets.github);
+  const gitlab = gitlabConfig(env, targets.gitlab);
   return Object.freeze({
     github,
     gitlab,
-    forgeTargets: forgeTargets(env),
+    forgeTargets: targets,
     botHandle: env.BOT_HANDLE ? env.BOT_HANDLE.replace(/^@/, "") : null,
     databaseUrl: env.DATABASE_URL ?? null,
     databasePoolMax: env.DATABASE_POOL_MAX,
@@ -246,7 +238,7 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
     dataDir: path.resolve(env.DATA_DIR),
     embeddedPgPort: env.EMBEDDED_PG_PORT,
     adminToken: env.ADMIN_TOKEN ?? null,
-    signIn: signInConfig(env, github, gitlab),
+    signIn: signInConfig(env, targets, github, gitlab),
     models: {
       openaiBaseUrl: env.OPENAI_BASE_URL,
       openaiApiKey: env.OPENAI_API_KEY,
