@@ -1,10 +1,7 @@
 import type { ProbotOctokit } from "probot";
-import { countForgeRequest, forgeRequestOutcome } from "../../metrics/index.js";
 import { ForgeApiError, type RepositoryArchive, type ThreadRef } from "../../sessions/forge-port.js";
+import { fetchArchive } from "../archive-download.js";
 import { call, repoParts } from "./api.js";
-
-/** A download of a whole repository may take longer than one API call's timeout. */
-export const ARCHIVE_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * Repository snapshots on GitHub: a pull request's head commit (the base repository serves a
@@ -40,16 +37,7 @@ export function createGitHubArchive(octokit: ProbotOctokit): RepositoryArchive {
       if ((response.status as number) === 200 && response.data) return response.data as unknown as ReadableStream<Uint8Array>;
       if (!location) throw new ForgeApiError(`GitHub tarball answered ${response.status} without a download location`, response.status);
       await (response.data as unknown as ReadableStream<Uint8Array> | null)?.cancel().catch(() => undefined);
-      let download: Response;
-      try {
-        download = await fetch(location, { signal: AbortSignal.any([signal, AbortSignal.timeout(ARCHIVE_TIMEOUT_MS)]) });
-      } catch (err: unknown) {
-        countForgeRequest("github", "network_error");
-        throw new ForgeApiError("GitHub tarball download failed: network error", undefined, { cause: err });
-      }
-      countForgeRequest("github", forgeRequestOutcome(download.status));
-      if (!download.ok || !download.body) throw new ForgeApiError(`GitHub tarball download failed (${download.status})`, download.status);
-      return download.body;
+      return fetchArchive("github", "GitHub tarball download", location, { signal });
     },
   };
 }

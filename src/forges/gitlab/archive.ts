@@ -1,9 +1,6 @@
-import { countForgeRequest, forgeRequestOutcome } from "../../metrics/index.js";
 import { ForgeApiError, type RepositoryArchive, type ThreadRef } from "../../sessions/forge-port.js";
+import { fetchArchive } from "../archive-download.js";
 import { call, type GitLabApi } from "./api.js";
-
-/** A download of a whole repository may take longer than one API call's timeout. */
-export const ARCHIVE_TIMEOUT_MS = 10 * 60_000;
 
 type ApiMergeRequest = { sha?: string | null; source_branch?: string };
 
@@ -29,19 +26,7 @@ export function createGitLabArchive(api: GitLabApi, projectId: string, settings:
 
     async download(_thread: ThreadRef, sha: string, signal: AbortSignal) {
       const url = `${settings.url}/api/v4/projects/${encodeURIComponent(projectId)}/repository/archive.tar.gz?sha=${encodeURIComponent(sha)}`;
-      let response: Response;
-      try {
-        response = await fetch(url, { headers: { "PRIVATE-TOKEN": settings.token }, signal: AbortSignal.any([signal, AbortSignal.timeout(ARCHIVE_TIMEOUT_MS)]) });
-      } catch (err: unknown) {
-        countForgeRequest("gitlab", "network_error");
-        throw new ForgeApiError("GitLab archive download failed: network error", undefined, { cause: err });
-      }
-      countForgeRequest("gitlab", forgeRequestOutcome(response.status, Object.fromEntries(response.headers.entries())));
-      if (!response.ok || !response.body) {
-        await response.body?.cancel().catch(() => undefined);
-        throw new ForgeApiError(`GitLab archive download failed (${response.status})`, response.status);
-      }
-      return response.body;
+      return fetchArchive("gitlab", "GitLab archive download", url, { headers: { "PRIVATE-TOKEN": settings.token }, signal });
     },
   };
 }
