@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { header } from "./http.js";
 import { signSessionId, verifySessionSignature } from "../sessions/links.js";
 import { constantTimeEqual } from "../sessions/text.js";
+import { userKey, type Viewer } from "./web-session.js";
 
 /**
  * The first gate of every session route: the signed link (`?sig=`, an HMAC of the id); anything
@@ -53,4 +54,24 @@ export function hasAdminToken(req: IncomingMessage, adminToken: string): boolean
     return constantTimeEqual(decoded.slice(decoded.indexOf(":") + 1), adminToken);
   }
   return false;
+}
+
+/** The challenge a 401 for operators sends, so a browser asks for the ADMIN_TOKEN (as the password). */
+export const OPERATOR_CHALLENGE = 'Basic realm="forgebot operators", charset="UTF-8"';
+
+export type OperatorSettings = { adminToken: string | null; adminUsers: readonly string[] };
+
+/**
+ * What makes the request an operator's: `"admin_token"` for ADMIN_TOKEN in the request, else the
+ * signed-in user's key (`forge:login`) when ADMIN_USERS lists it; null for no operator.
+ */
+export function operatorOf(settings: OperatorSettings, req: IncomingMessage, viewer: Viewer | null): string | null {
+  if (settings.adminToken !== null && hasAdminToken(req, settings.adminToken)) return "admin_token";
+  if (viewer !== null && settings.adminUsers.includes(userKey(viewer.user))) return userKey(viewer.user);
+  return null;
+}
+
+/** An operator: ADMIN_TOKEN in the request, or a signed-in user listed in ADMIN_USERS. */
+export function isOperator(settings: OperatorSettings, req: IncomingMessage, viewer: Viewer | null): boolean {
+  return operatorOf(settings, req, viewer) !== null;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { permissionRefusals } from "../metrics/index.js";
 import type { Session } from "../sessions/session.js";
-import { BodyTooLargeError, header, readBody } from "./http.js";
+import { BodyTooLargeError, readForm } from "./http.js";
 import { isSameOrigin, sessionPath, signedSessionId } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { PermissionCheckError } from "./permissions.js";
@@ -27,12 +27,6 @@ export type ActionVerb = "retry" | "stop";
 export type ActionRefusal = "anonymous" | "not_writer" | "csrf" | "off" | "unavailable";
 
 export type ActionAllowed = { session: Session; viewer: Viewer; back: { href: string; text: string } };
-
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
-  const type = (header(req, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") return null;
-  return new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString("utf8"));
-}
 
 /**
  * Runs the checks for `verb` on `:id`. Sends the refusal (and calls `onRefused`) and returns
@@ -69,7 +63,7 @@ export async function guardAction(
   }
   let form: URLSearchParams | null;
   try {
-    form = await readForm(req);
+    form = await readForm(req, MAX_FORM_BYTES);
   } catch (err: unknown) {
     if (err instanceof BodyTooLargeError) return refuse(413, "csrf", `The ${verb} form was too large.`);
     throw err;

@@ -6,7 +6,7 @@ import { SignInError } from "../sessions/sign-in-port.js";
 import { isSameOrigin } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { readCookies, setCookie } from "./cookies.js";
-import { BodyTooLargeError, header, readBody } from "./http.js";
+import { BodyTooLargeError, readForm } from "./http.js";
 import { safeReturnTo } from "./return-to.js";
 import type { Router } from "./router.js";
 import { sendMessage, type MessagePage } from "./templates.js";
@@ -159,11 +159,9 @@ async function logout(ctx: SessionWebContext, req: IncomingMessage, res: ServerR
     req.resume();
     return sendMessage(res, 403, { heading: "Sign-out refused", text: "This sign-out did not come from a page of this site.", tone: "warn" });
   }
-  let form = new URLSearchParams();
-  const type = (header(req, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+  let form: URLSearchParams;
   try {
-    if (type === "application/x-www-form-urlencoded") form = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString("utf8"));
-    else req.resume();
+    form = (await readForm(req, MAX_FORM_BYTES)) ?? new URLSearchParams();
   } catch (err: unknown) {
     if (err instanceof BodyTooLargeError) return sendMessage(res, 413, { heading: "Sign-out refused", text: "The sign-out form was too large.", tone: "warn" });
     throw err;

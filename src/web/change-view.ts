@@ -43,7 +43,7 @@ function classify(line: string): DiffLine["kind"] {
 }
 
 /** Splits `git diff` output into files (at each `diff --git` line). */
-export function splitDiff(diff: string): { header: string; lines: string[] }[] {
+function splitDiff(diff: string): { header: string; lines: string[] }[] {
   const files: { header: string; lines: string[] }[] = [];
   for (const line of diff.split("\n")) {
     if (line.startsWith("diff --git ")) files.push({ header: line, lines: [] });

@@ -147,7 +147,8 @@ export function stepParts(delta: unknown): StepPart[] {
   for (const [key, value] of Object.entries(delta)) {
     if (HEADING_KEYS.has(key) && (typeof value === "string" || typeof value === "number" || typeof value === "boolean")) continue;
     if (Array.isArray(value) && value.length === 0) continue;
-    if (key === "effects" && effectFiles(value) !== null) parts.data("Workspace files changed in this step", effectFiles(value)!.join("\n") || "(none)");
+    const files = key === "effects" ? effectFiles(value) : null;
+    if (files !== null) parts.data("Workspace files changed in this step", files.join("\n") || "(none)");
     else if (key === "messages" && Array.isArray(value)) for (const message of value) parts.message(message);
     else if (key === "text" && typeof value === "string") parts.text("assistant", value);
     else if (key === "reasoning" && typeof value === "string") parts.text("reasoning", value);

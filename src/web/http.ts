@@ -18,6 +18,19 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
+/**
+ * An `application/x-www-form-urlencoded` body's fields, or null (the body drained unread) when the
+ * request is not such a form; throws BodyTooLargeError past `limit` bytes.
+ */
+export async function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams | null> {
+  const type = (header(req, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") {
+    req.resume();
+    return null;
+  }
+  return new URLSearchParams((await readBody(req, limit)).toString("utf8"));
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
@@ -46,6 +59,11 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
 
 function withoutNul(_key: string, value: unknown): unknown {
   return typeof value === "string" ? value.replaceAll("\u0000", "\uFFFD") : value;
+}
+
+/** The client asks for JSON (`Accept` names application/json). */
+export function wantsJson(req: IncomingMessage): boolean {
+  return (header(req, "accept") ?? "").includes("application/json");
 }
 
 export function isJsonContentType(req: IncomingMessage): boolean {

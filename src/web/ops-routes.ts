@@ -1,5 +1,6 @@
 import { sendJson } from "./http.js";
 import type { Router } from "./router.js";
+import { within } from "./time-limit.js";
 import { registry } from "../metrics/registry.js";
 
 export type ProbeResult = "ok" | "down";
@@ -9,14 +10,10 @@ export type ReadinessProbes = Record<string, () => Promise<unknown>>;
 const PROBE_TIMEOUT_MS = 2000;
 
 function probe(check: () => Promise<unknown>): Promise<ProbeResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ProbeResult>((resolve) => {
-    timer = setTimeout(() => resolve("down"), PROBE_TIMEOUT_MS);
-  });
   const answered = Promise.resolve()
     .then(check)
     .then(() => "ok" as const, () => "down" as const);
-  return Promise.race([answered, timeout]).finally(() => clearTimeout(timer));
+  return within(answered, PROBE_TIMEOUT_MS, (): ProbeResult => "down");
 }
 
 /** Runs every probe in parallel, each bounded by 2 s: a hung dependency reads as down, not as a hung probe. */

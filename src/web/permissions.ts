@@ -3,6 +3,7 @@ import type { Actor, RepoAccess } from "../sessions/forge-port.js";
 import type { ForgeProvider } from "../sessions/ports.js";
 import { sessionVisibility, type Session } from "../sessions/session.js";
 import type { ForgeUser } from "../sessions/sign-in-port.js";
+import { within } from "./time-limit.js";
 
 /**
  * What a signed-in user may do with a session's repository, asked of the forge with the bot's
@@ -32,15 +33,6 @@ export type PermissionOptions = {
 const NONE: RepoAccess = { read: false, write: false };
 const MAX_CACHE_MS = 60_000;
 
-/** Rejects after `ms`; the check it races is left to finish (its answer is dropped). */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new PermissionCheckError(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 export function createPermissions(forges: ForgeProvider, options: PermissionOptions): Permissions {
   const cacheMs = Math.min(Math.max(0, options.cacheMs), MAX_CACHE_MS);
   const maxEntries = options.maxEntries ?? 10_000;
@@ -58,6 +50,8 @@ export function createPermissions(forges: ForgeProvider, options: PermissionOpti
     const actor: Actor = { id: user.id, login: user.login, ...(user.external ? { external: true } : {}) };
     const visibility = sessionVisibility(session);
     try {
+      const timeoutMs = options.timeoutMs ?? 10_000;
+      // A check slower than the limit fails; the one given up on is left to finish, its answer dropped.
       return await within(
         (async () => {
           const client = await forge.clientFor(session.callbackContext.thread);
@@ -65,7 +59,10 @@ export function createPermissions(forges: ForgeProvider, options: PermissionOpti
           const write = await client.canUseBot(actor);
           return { read: visibility === "public" || write, write };
         })(),
-        options.timeoutMs ?? 10_000,
+        timeoutMs,
+        (): never => {
+          throw new PermissionCheckError(`no answer within ${timeoutMs} ms`);
+        },
       );
     } catch (err: unknown) {
       if (err instanceof ForgeNotConfiguredError) return { read: visibility === "public", write: false };

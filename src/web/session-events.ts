@@ -90,6 +90,8 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
     let lastKey = "";
     let timer: NodeJS.Timeout | undefined;
     let closed = false;
+    /** handle() has just decided the view: the first change sent needs no second decision. */
+    let decided = true;
 
     const close = () => {
       if (closed) return;
@@ -113,18 +115,18 @@ export function createSessionStreams(ctx: SessionWebContext, settings: StreamSet
       }
       const key = `${pulse.status}|${pulse.updatedAt.getTime()}|${pulse.cursor.eventId}|${pulse.cursor.seq}`;
       if (key === lastKey) return false;
+      // The session first, then its timeline: an event recorded before the session row changed
+      // (the reply's event precedes its id) is always sent before the stream ends.
+      const summary = await ctx.views.findSummary(sessionId);
       if (guarded) {
-        const current = await ctx.lifecycle.sessions.findSession(sessionId);
-        const again = current ? await decideView(ctx, req, current, { count: false }) : null;
+        const again = !summary ? null : decided ? decision : await decideView(ctx, req, summary.session, { count: false });
+        decided = false;
         if (again?.kind !== "show") {
           send("end", { reason: "forbidden" });
           return true;
         }
         viewing = again.viewing;
       }
-      // The session first, then its timeline: an event recorded before the session row changed
-      // (the reply's event precedes its id) is always sent before the stream ends.
-      const summary = await ctx.views.findSummary(sessionId);
       if (!summary) return false;
       const timeline = await ctx.views.findTimelineAfter(sessionId, cursor);
       for (const item of timelineItems(timeline, hrefFor(ctx))) {

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { FORGE_NAMES, type ForgeName } from "../sessions/forge-port.js";
-import { header, sendJson } from "./http.js";
+import { sendJson, wantsJson } from "./http.js";
 import { SESSION_STATUSES, type SessionStatus } from "../sessions/state-machine.js";
 import type { SessionListFilter } from "../storage/session-views.js";
-import { hasAdminToken, parseSessionId, sessionPath } from "./access.js";
+import { isOperator, OPERATOR_CHALLENGE, parseSessionId, sessionPath } from "./access.js";
 import { accountBar } from "./account.js";
 import type { SessionWebContext } from "./context.js";
-import { dropStaleCookie, findViewer, userKey } from "./web-session.js";
+import { dropStaleCookie, findViewer } from "./web-session.js";
 import { timeLabel } from "./format.js";
 import { renderList, sendHtml, sendMessage } from "./templates.js";
 
@@ -43,16 +43,14 @@ export async function handleSessionList(ctx: SessionWebContext, req: IncomingMes
   }
   const lookup = await findViewer(ctx.webSessions, req);
   dropStaleCookie(ctx.webSessions, res, lookup);
-  const byToken = ctx.adminToken !== null && hasAdminToken(req, ctx.adminToken);
-  const byUser = lookup.viewer !== null && ctx.adminUsers.includes(userKey(lookup.viewer.user));
-  if (!byToken && !byUser) {
+  if (!isOperator(ctx, req, lookup.viewer)) {
     const account = accountBar(ctx, lookup.viewer, "/sessions");
     if (lookup.viewer) {
       return sendMessage(res, 403, { heading: "Operators only", text: `@${lookup.viewer.user.login} is not an operator here (ADMIN_USERS).`, tone: "warn", account });
     }
     const ways = [ctx.adminToken ? "the ADMIN_TOKEN" : null, ctx.adminUsers.length && account ? "a sign-in as an operator listed in ADMIN_USERS" : null].filter(Boolean).join(" or ");
     return sendMessage(res, 401, { heading: "Sign in", text: `The session list needs ${ways || "an operator's sign-in"}.`, tone: "warn", account }, ctx.adminToken ? {
-      "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"',
+      "www-authenticate": OPERATOR_CHALLENGE,
     } : {});
   }
   const filter = parseListFilter(url);
@@ -61,7 +59,7 @@ export async function handleSessionList(ctx: SessionWebContext, req: IncomingMes
   const next = last ? new URL(url) : null;
   next?.searchParams.set("before", String(last?.id));
 
-  if ((header(req, "accept") ?? "").includes("application/json")) {
+  if (wantsJson(req)) {
     res.setHeader("cache-control", "no-store");
     return sendJson(res, 200, {
       sessions: rows.map((r) => ({ ...r, url: `${ctx.publicUrl}${sessionPath(ctx.linkSecret, r.id)}` })),

@@ -1,14 +1,12 @@
-import { createHmac } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ForgeName } from "../sessions/forge-port.js";
 import type { ForgeDirectory, ForgeSetup, ForgeStatus } from "../sessions/setup-port.js";
-import { constantTimeEqual } from "../sessions/text.js";
 import type { SetupStateStore } from "../storage/setup-state-store.js";
-import { hasAdminToken, isSameOrigin } from "./access.js";
+import { isSameOrigin, operatorOf } from "./access.js";
 import type { SessionWebContext } from "./context.js";
 import { readCookies, setCookie } from "./cookies.js";
-import { BodyTooLargeError, header, readBody } from "./http.js";
-import { dropStaleCookie, findViewer, isRandomId, newRandomId, userKey, type Viewer } from "./web-session.js";
+import { BodyTooLargeError, readForm } from "./http.js";
+import { dropStaleCookie, findViewer, isRandomId, keyedToken, newRandomId, verifyKeyedToken, type Viewer } from "./web-session.js";
 
 /**
  * Who may run the setup page, and its forms' protection. Before any forge is configured nobody
@@ -40,9 +38,8 @@ export async function requesterOf(ctx: SetupContext, req: IncomingMessage, res: 
   const lookup = await findViewer(ctx.webSessions, req);
   dropStaleCookie(ctx.webSessions, res, lookup);
   const viewer = lookup.viewer;
-  if (ctx.adminToken !== null && hasAdminToken(req, ctx.adminToken)) return { viewer, operator: true, by: "admin_token" };
-  if (viewer && ctx.adminUsers.includes(userKey(viewer.user))) return { viewer, operator: true, by: userKey(viewer.user) };
-  return { viewer, operator: false, by: "first_run" };
+  const by = operatorOf(ctx, req, viewer);
+  return by !== null ? { viewer, operator: true, by } : { viewer, operator: false, by: "first_run" };
 }
 
 /** The browser's setup cookie id, set on the response when the request has none. */
@@ -60,35 +57,19 @@ export function existingSetupBrowser(req: IncomingMessage): string | null {
   return isRandomId(existing) ? existing : null;
 }
 
-function hmac(ctx: SetupContext, input: string): string {
-  return createHmac("sha256", ctx.linkSecret).update(input).digest("base64url");
-}
-
 /** A setup form's token for `purpose` (`github`, `gitlab`), bound to the browser's setup cookie. */
 export function setupFormToken(ctx: SetupContext, browser: string, purpose: string): string {
-  return hmac(ctx, `setup-form:${purpose}:${browser}`);
+  return keyedToken(ctx.linkSecret, `setup-form:${purpose}:${browser}`);
 }
 
-export function verifySetupFormToken(ctx: SetupContext, browser: string, purpose: string, token: string | null): boolean {
-  return token !== null && token !== "" && constantTimeEqual(token, setupFormToken(ctx, browser, purpose));
+function verifySetupFormToken(ctx: SetupContext, browser: string, purpose: string, token: string | null): boolean {
+  return verifyKeyedToken(ctx.linkSecret, `setup-form:${purpose}:${browser}`, token);
 }
 
 /** A GitLab webhook secret to paste: random-looking, the same for one browser while its setup cookie lasts (a reload keeps it). */
 export function suggestedGitLabSecret(ctx: SetupContext, browser: string): string {
-  return hmac(ctx, `gitlab-webhook-secret:${browser}`);
+  return keyedToken(ctx.linkSecret, `gitlab-webhook-secret:${browser}`);
 }
-
-/** A setup form's fields, or null when the body is not a form; throws BodyTooLargeError past the limit. */
-export async function readSetupForm(req: IncomingMessage): Promise<URLSearchParams | null> {
-  const type = (header(req, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") {
-    req.resume();
-    return null;
-  }
-  return new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString("utf8"));
-}
-
-export { BodyTooLargeError };
 
 /**
  * A setup POST's checks, in order: from this site, a form body within the limit, the browser's
@@ -108,7 +89,7 @@ export async function acceptSetupPost(
   }
   let form: URLSearchParams | null;
   try {
-    form = await readSetupForm(req);
+    form = await readForm(req, MAX_FORM_BYTES);
   } catch (err: unknown) {
     if (err instanceof BodyTooLargeError) {
       refuse(413, "too_large");

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ForgeName } from "../sessions/forge-port.js";
 import type { ForgeStatus } from "../sessions/setup-port.js";
+import { OPERATOR_CHALLENGE } from "./access.js";
 import { accountBar } from "./account.js";
-import { header, sendJson } from "./http.js";
+import { sendJson, wantsJson } from "./http.js";
 import {
   configuredForges,
   forgeList,
@@ -35,10 +36,6 @@ function configuredText(ctx: SetupContext, status: ForgeStatus | undefined): str
   const name = ctx.profileFor(status.forge).displayName;
   const how = status.origin === "env" ? "by environment variables (they take precedence over this page)" : `by this page${status.storedAt ? ` on ${status.storedAt.toISOString().slice(0, 10)}` : ""}`;
   return `${name} on ${status.host} is configured ${how}; forgebot answers @${status.handle} there.`;
-}
-
-function isJson(req: IncomingMessage): boolean {
-  return (header(req, "accept") ?? "").includes("application/json");
 }
 
 /** Renders the setup page for this browser (setting its setup cookie when it has none). */
@@ -103,12 +100,12 @@ export function refuseSetup(ctx: SetupContext, res: ServerResponse, configured: 
     res,
     401,
     { heading: "Operators only", text: "forgebot is not set up yet, and ADMIN_TOKEN is set: give it as the password (any user name) to open the setup page.", tone: "warn" },
-    { "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"' },
+    { "www-authenticate": OPERATOR_CHALLENGE },
   );
 }
 
 /** 409: the bot is set up and the requester is no operator. Says how an operator gets in. */
-export function refuseConfigured(ctx: SetupContext, res: ServerResponse, configured: readonly ForgeStatus[]): void {
+function refuseConfigured(ctx: SetupContext, res: ServerResponse, configured: readonly ForgeStatus[]): void {
   const ways = [ctx.adminUsers.length ? "sign in as a user listed in ADMIN_USERS" : null, ctx.adminToken ? "give the ADMIN_TOKEN" : null].filter(Boolean).join(" or ");
   sendMessage(res, 409, {
     heading: "forgebot is already set up",
@@ -122,7 +119,7 @@ export function refuseConfigured(ctx: SetupContext, res: ServerResponse, configu
 export async function handleRoot(ctx: SetupContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const configured = await configuredForges(ctx);
   if (configured.length) return handleStatus(ctx, req, res, configured);
-  if (isJson(req)) {
+  if (wantsJson(req)) {
     res.setHeader("cache-control", "no-store");
     return sendJson(res, 200, { configured: false, setup: "/setup", forges: [] });
   }
@@ -142,7 +139,7 @@ export async function handleSetup(ctx: SetupContext, req: IncomingMessage, res: 
   const requester = await requesterOf(ctx, req, res);
   const refusal = setupRefusal(ctx, configured, requester.operator);
   if (refusal === "configured" && url.searchParams.get("as") === "operator" && ctx.adminToken) {
-    return sendMessage(res, 401, { heading: "Operators only", text: "Give the ADMIN_TOKEN as the password (any user name) to open the setup page.", tone: "warn" }, { "www-authenticate": 'Basic realm="forgebot operators", charset="UTF-8"' });
+    return sendMessage(res, 401, { heading: "Operators only", text: "Give the ADMIN_TOKEN as the password (any user name) to open the setup page.", tone: "warn" }, { "www-authenticate": OPERATOR_CHALLENGE });
   }
   if (refusal) return refuseSetup(ctx, res, configured, refusal);
   await sendSetupPage(ctx, req, res, { status: 200, requester, configured });

@@ -4,8 +4,9 @@ import type { ForgeStatus } from "../sessions/setup-port.js";
 import { sessionPath } from "./access.js";
 import { accountBar } from "./account.js";
 import { timeLabel } from "./format.js";
-import { header, sendJson } from "./http.js";
+import { sendJson, wantsJson } from "./http.js";
 import { requesterOf, type SetupContext } from "./setup-access.js";
+import { within } from "./time-limit.js";
 import { renderView, sendHtml } from "./templates.js";
 
 /** How many sessions the status page lists for operators (the full list is /sessions). */
@@ -16,20 +17,14 @@ const QUEUE_TIMEOUT_MS = 2000;
 type QueueRow = { name: string; waiting: number; active: number; delayed: number; failed: number };
 
 async function queueRows(ctx: SetupContext): Promise<QueueRow[] | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), QUEUE_TIMEOUT_MS);
-  });
   try {
-    const counts = await Promise.race([ctx.setup.queueCounts(), timeout]);
+    const counts = await within(ctx.setup.queueCounts(), QUEUE_TIMEOUT_MS, () => null);
     if (!counts) return null;
     // Jobs with a priority are counted apart by BullMQ; they wait all the same.
     return Object.entries(counts).map(([name, c]) => ({ name, waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 }));
   } catch (err: unknown) {
     ctx.log.warn({ err }, "queue counts for the status page failed");
     return null;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -70,7 +65,7 @@ export async function handleStatus(ctx: SetupContext, req: IncomingMessage, res:
       };
     }) ?? null;
 
-  if ((header(req, "accept") ?? "").includes("application/json")) {
+  if (wantsJson(req)) {
     res.setHeader("cache-control", "no-store");
     return sendJson(res, 200, {
       configured: true,

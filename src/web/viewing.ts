@@ -3,9 +3,9 @@ import { permissionRefusals } from "../metrics/index.js";
 import type { ForgeName, RepoAccess } from "../sessions/forge-port.js";
 import { sessionVisibility, type Session } from "../sessions/session.js";
 import type { SignInProvider } from "../sessions/sign-in-port.js";
-import { hasAdminToken } from "./access.js";
+import { isOperator } from "./access.js";
 import { PermissionCheckError, type Permissions } from "./permissions.js";
-import { findViewer, userKey, type Viewer, type WebSessionSettings } from "./web-session.js";
+import { findViewer, type Viewer, type WebSessionSettings } from "./web-session.js";
 
 /**
  * Who may see a session (its page, JSON and live stream), beyond holding its signed link:
@@ -48,7 +48,7 @@ export function isViewerOf(viewer: Viewer | null, session: Pick<Session, "forge"
  */
 export async function decideView(ctx: ViewingContext, req: IncomingMessage, session: Session, options: { count?: boolean } = {}): Promise<ViewDecision> {
   const { viewer, stale } = await findViewer(ctx.webSessions, req);
-  const admin = (ctx.adminToken !== null && hasAdminToken(req, ctx.adminToken)) || (viewer !== null && ctx.adminUsers.includes(userKey(viewer.user)));
+  const admin = isOperator(ctx, req, viewer);
   const visibility = sessionVisibility(session);
   let access: RepoAccess | null = null;
   let unavailable = false;

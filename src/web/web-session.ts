@@ -60,13 +60,23 @@ export function dropStaleCookie(settings: WebSessionSettings, res: ServerRespons
   if (lookup.stale && !res.headersSent) res.appendHeader("set-cookie", clearedSessionCookie(settings));
 }
 
+/** The HMAC-SHA256 of `input` under `secret`, base64url: the value of every form token (and the like). */
+export function keyedToken(secret: string, input: string): string {
+  return createHmac("sha256", secret).update(input).digest("base64url");
+}
+
+/** True when `token` is present and equals `keyedToken(secret, input)` (compared in constant time). */
+export function verifyKeyedToken(secret: string, input: string, token: string | null): boolean {
+  return token !== null && token !== "" && constantTimeEqual(token, keyedToken(secret, input));
+}
+
 /** A form's token for `purpose` (`retry:12`, `stop:12`, `logout`), bound to the viewer's web session. */
 export function formToken(settings: WebSessionSettings, viewer: Viewer, purpose: string): string {
-  return createHmac("sha256", settings.linkSecret).update(`form:${purpose}:${viewer.cookieId}`).digest("base64url");
+  return keyedToken(settings.linkSecret, `form:${purpose}:${viewer.cookieId}`);
 }
 
 export function verifyFormToken(settings: WebSessionSettings, viewer: Viewer, purpose: string, token: string | null): boolean {
-  return token !== null && token !== "" && constantTimeEqual(token, formToken(settings, viewer, purpose));
+  return verifyKeyedToken(settings.linkSecret, `form:${purpose}:${viewer.cookieId}`, token);
 }
 
 /** `forge:login` in lower case, as ADMIN_USERS lists operators. */
