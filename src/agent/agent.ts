@@ -3,15 +3,16 @@ import type { Config } from "../config/index.js";
 import { FlowError, RunInterruptedError } from "../sessions/errors.js";
 import type { FlowContext } from "../sessions/flow.js";
 import type { SessionStore } from "../sessions/ports.js";
+import { stripMarkers } from "../sessions/notes.js";
 import type { Session, SessionUsage } from "../sessions/session.js";
-import { chainOf, CheckpointConflictError, CheckpointUnavailableError, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
+import { chainOf, CheckpointConflictError, CheckpointUnavailableError, type Checkpoint, type CheckpointDelta, type CheckpointStore } from "./checkpoints.js";
 import { collectMemory, loadMemory } from "./memory.js";
 import { callModelStep, type AgentMetrics } from "./model-call.js";
 import type { ModelRouter, RoutedModel } from "./models/router.js";
 import type { ModelMetadata } from "./models/spec.js";
 import { addUsage, NO_USAGE, stepUsage, type StepUsage } from "./models/usage.js";
 import { answerMessage } from "./prompts/index.js";
-import { applyCheckpoint, rebuildState, type AgentState } from "./state.js";
+import { applyCheckpoint, rebuildState, toolResult, type AgentState } from "./state.js";
 import type { ToolLimits } from "./tools.js";
 import { sanitizeProse } from "./untrusted.js";
 
@@ -64,11 +65,12 @@ export type StepHooks = {
   /** What the step's tools changed, stored with its checkpoint (`effects`); undefined for nothing. */
   effects?(): Promise<unknown>;
   /**
-   * Once per run, before the first model call, with the state rebuilt from the checkpoints:
+   * Once per run, before the first model call, with the state rebuilt from the checkpoints and
+   * the chain the run loaded (before its own start or input checkpoint, which hold no steps):
    * results for calls the loop did not run (the call a flow switch answered, commands of a step
    * cut short), written as a `recovered` checkpoint. Null when nothing is open.
    */
-  recover?(state: AgentState): Promise<{ messages: ModelMessage[]; reason: string; data?: Record<string, unknown> } | null>;
+  recover?(state: AgentState, chain: readonly Checkpoint[]): Promise<{ messages: ModelMessage[]; reason: string; data?: Record<string, unknown> } | null>;
 };
 
 /** What one flow asks of the agent: its prompts and its tools. */
@@ -112,6 +114,11 @@ export type AgentEnd = { usage: SessionUsage; continued: readonly string[] } & (
   | { kind: "call"; toolName: string; toolCallId: string; input: unknown }
 );
 
+/** The question a run ended on, as the session asks it (never empty). */
+export function questionText(question: string): string {
+  return stripMarkers(question).trim() || "Could you tell me more?";
+}
+
 /** The checkpoint of a continuation: it closes the call the run ended on, then asks the next request. */
 function continuation(state: AgentState, run: number, next: AgentContinuation): CheckpointDelta {
   const open = state.pendingCall;
@@ -119,9 +126,7 @@ function continuation(state: AgentState, run: number, next: AgentContinuation): 
     throw new FlowError("internal", `continuation ${next.key} answers ${next.result?.toolCallId ?? "no call"}, but the run ended on ${open.toolCallId}`);
   }
   const messages: ModelMessage[] = [];
-  if (open && next.result) {
-    messages.push({ role: "tool", content: [{ type: "tool-result", toolCallId: open.toolCallId, toolName: open.toolName, output: { type: "text", value: next.result.output } }] });
-  }
+  if (open && next.result) messages.push(toolResult(open, next.result.output));
   messages.push({ role: "user", content: next.message });
   return { kind: "continue", run, key: next.key, messages, window: next.freshWindow };
 }
@@ -148,7 +153,8 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
   const now = deps.now ?? Date.now;
   const { limits } = deps;
   const run = session.runSeq;
-  let state = rebuildState(chainOf(await deps.checkpoints.list(session.id)));
+  const chain = chainOf(await deps.checkpoints.list(session.id));
+  let state = rebuildState(chain);
 
   const preferred = await stickyModel(deps, session, state);
   const exclude = new Set<string>();
@@ -192,14 +198,12 @@ async function runCheckpointed(deps: AgentDeps, session: Session, context: FlowC
     const text = answerMessage(input.actor.login, sanitizeProse(input.text));
     // The answer closes the call the last run ended on (a question, a plan awaiting approval).
     const open = state.pendingCall;
-    const messages: ModelMessage[] = open
-      ? [{ role: "tool", content: [{ type: "tool-result", toolCallId: open.toolCallId, toolName: open.toolName, output: { type: "text", value: text } }] }]
-      : [{ role: "user", content: text }];
+    const messages: ModelMessage[] = open ? [toolResult(open, text)] : [{ role: "user", content: text }];
     await write({ kind: "input", run, messages });
   }
 
   // Calls a crash cut short are answered first (never run again), then a flow's continuation.
-  const recovery = await task.steps?.recover?.(state);
+  const recovery = await task.steps?.recover?.(state, chain);
   if (recovery) {
     await write({ kind: "recovered", run, messages: recovery.messages, reason: recovery.reason, ...(recovery.data ? { data: recovery.data } : {}) });
   }

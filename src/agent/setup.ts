@@ -60,16 +60,6 @@ async function agentDepsFromConfig(setup: ChatFlowSetup): Promise<AgentDeps | nu
 }
 
 /**
- * The `chat` flow for this installation: the agent when a model is configured (env shortcuts
- * or MODELS_FILE), else the flow answering that no model provider is configured. Throws
- * ConfigError for a bad MODELS_FILE, so start-up fails with one line.
- */
-export async function createChatFlowFromConfig(setup: ChatFlowSetup): Promise<Flow> {
-  const deps = await agentDepsFromConfig(setup);
-  return deps ? createChatFlow(deps) : noModelChatFlow;
-}
-
-/**
  * The agent's flows for this installation: `chat`, `review` with the review records' store, and
  * with `change` set the `change` flow (which the chat agent may switch to). Without a model
  * provider every one of them answers that none is configured. Throws ConfigError for a bad

@@ -54,8 +54,13 @@ type ToolCallPart = { type: "tool-call"; toolCallId: string; toolName: string; i
 /** A tool call the step ended on, without a result: the flow's to answer. */
 export type PendingCall = { toolCallId: string; toolName: string; input: unknown };
 
+/** The tool message answering `call` with `text`. */
+export function toolResult(call: { toolCallId: string; toolName: string }, text: string): ModelMessage {
+  return { role: "tool", content: [{ type: "tool-result", toolCallId: call.toolCallId, toolName: call.toolName, output: { type: "text", value: text } }] };
+}
+
 /** The ids of tool calls the messages hold results for. */
-function resultIds(messages: readonly ModelMessage[]): Set<string> {
+export function resultIds(messages: readonly ModelMessage[]): Set<string> {
   const ids = new Set<string>();
   for (const m of messages) {
     if (m.role !== "tool") continue;

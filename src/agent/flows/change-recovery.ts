@@ -3,6 +3,7 @@ import type { CommandRecord } from "../../workspace/store.js";
 import type { StepEffect } from "../../workspace/workspace.js";
 import { RUN_TOOL } from "../change-tools.js";
 import { chainOf, type Checkpoint } from "../checkpoints.js";
+import { resultIds } from "../state.js";
 
 /**
  * How a change session survives a crash mid-step. A step's tools run inside one model call and
@@ -18,14 +19,7 @@ function recordedCalls(chain: readonly Checkpoint[]): { stepCalls: Map<number, S
   const stepCalls = new Map<number, Set<string>>();
   const recovered = new Set<number>();
   for (const c of chain) {
-    if (c.delta.kind === "step") {
-      const ids = new Set<string>();
-      for (const m of c.delta.messages) {
-        if (m.role !== "tool") continue;
-        for (const part of m.content) if (part.type === "tool-result") ids.add(part.toolCallId);
-      }
-      stepCalls.set(c.seq, ids);
-    }
+    if (c.delta.kind === "step") stepCalls.set(c.seq, resultIds(c.delta.messages));
     if (c.delta.kind === "recovered") {
       const ids = (c.delta.data?.commandIds ?? []) as unknown[];
       for (const id of ids) if (typeof id === "number") recovered.add(id);

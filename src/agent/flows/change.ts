@@ -11,13 +11,12 @@ import { changePolicy } from "../../workspace/policy.js";
 import type { Sandbox } from "../../workspace/sandbox.js";
 import type { WorkspaceStore } from "../../workspace/store.js";
 import { openWorkspace, removeWorkspace, type Workspace, type WorkspaceSettings } from "../../workspace/workspace.js";
-import { sessionRequest } from "./request.js";
-import { runAgent, type AgentDeps, type AgentTask } from "../agent.js";
+import { sessionForgeTools, sessionRequest } from "./request.js";
+import { questionText, runAgent, type AgentDeps, type AgentTask } from "../agent.js";
 import { createChangeTools } from "../change-tools.js";
 import { changeSystemPrompt, switchedToChangeMessage } from "../prompts/index.js";
 import { loadRepoSettings, repoSettingsNotice } from "../repo-settings.js";
-import { ASK_USER_TOOL } from "../state.js";
-import { createAgentTools } from "../tools.js";
+import { ASK_USER_TOOL, toolResult } from "../state.js";
 import { recordedEffects, recoveredCommandMessages, unrecordedCommands } from "./change-recovery.js";
 import { afterChange, publishApproved, type ChangePublishing, type Publishing } from "./change-publish.js";
 
@@ -91,13 +90,7 @@ function openFor(deps: ChangeFlowDeps, session: Session, context: FlowContext, s
 function changeTask(deps: ChangeFlowDeps, session: Session, context: FlowContext, state: RunState): AgentTask {
   const { profile } = context;
   const commandsUnavailable = deps.sandbox.status.available ? null : deps.sandbox.status.reason;
-  const forgeTools = createAgentTools({
-    forge: context.forge,
-    thread: session.callbackContext.thread,
-    triggerCreatedAt: session.callbackContext.triggerCreatedAt,
-    triggerCommentId: session.triggerCommentId,
-    ...(deps.limits.tools ? { limits: deps.limits.tools } : {}),
-  });
+  const forgeTools = sessionForgeTools(session, context, deps.limits.tools);
   const workspaceTools = createChangeTools({
     workspace: openFor(deps, session, context, state),
     commandsUnavailable,
@@ -122,13 +115,13 @@ function changeTask(deps: ChangeFlowDeps, session: Session, context: FlowContext
         const effect = await state.workspace?.takeEffect();
         return effect ? { tree: effect } : undefined;
       },
-      recover: async (agentState) => {
+      recover: async (agentState, chain) => {
         const messages: ModelMessage[] = [];
         const open = agentState.pendingCall;
         if (open?.toolName === START_CHANGE_TOOL) {
-          messages.push({ role: "tool", content: [{ type: "tool-result", toolCallId: open.toolCallId, toolName: open.toolName, output: { type: "text", value: switchedToChangeMessage() } }] });
+          messages.push(toolResult(open, switchedToChangeMessage()));
         }
-        const cut = unrecordedCommands(await deps.store.listCommands(session.id), await deps.checkpoints.list(session.id));
+        const cut = unrecordedCommands(await deps.store.listCommands(session.id), chain);
         if (cut.length) messages.push(...recoveredCommandMessages(cut));
         if (messages.length === 0) return null;
         context.log.info({ sessionId: session.id, commands: cut.map((c) => c.id), switched: Boolean(open) }, "change session recovered calls before going on");
@@ -138,11 +131,14 @@ function changeTask(deps: ChangeFlowDeps, session: Session, context: FlowContext
   };
 }
 
-/** The patch of this run: stored already (a repeated run), made now from the workspace, or none. */
+/**
+ * The patch of this run: stored already (a repeated run), made now from the workspace, or none;
+ * with `record`, its stored row (read again only when it was saved now).
+ */
 async function finalPatch(deps: ChangeFlowDeps, session: Session, open: () => Promise<Workspace>, state: RunState) {
   const stored = await deps.store.findPatch(session.id);
-  if (stored && stored.run === session.runSeq) return stored;
-  if (!state.opened && !(await deps.store.findSnapshot(session.id))) return null;
+  if (stored && stored.run === session.runSeq) return { patch: stored, record: async () => stored };
+  if (!state.opened && !(await deps.store.findSnapshot(session.id))) return { patch: null, record: async () => null };
   const workspace = await open();
   const summary = await workspaceDiff(workspace);
   const contents = [];
@@ -152,7 +148,7 @@ async function finalPatch(deps: ChangeFlowDeps, session: Session, open: () => Pr
   }
   const { baseRef, baseSha } = workspace.snapshot;
   await deps.store.savePatch({ sessionId: session.id, run: session.runSeq, baseRef, baseSha, summary, contents });
-  return { ...summary, baseRef, baseSha };
+  return { patch: { ...summary, baseRef, baseSha }, record: () => deps.store.findPatch(session.id) };
 }
 
 /**
@@ -181,9 +177,9 @@ export function createChangeFlow(deps: ChangeFlowDeps): Flow {
       if (origin) task.memoryFrom = [origin.conversationKey];
       try {
         const end = await runAgent(deps, session, context, task);
-        if (end.kind === "question") return { kind: "input_required", question: stripMarkers(end.question).trim() || "Could you tell me more?", usage: end.usage };
+        if (end.kind === "question") return { kind: "input_required", question: questionText(end.question), usage: end.usage };
         if (end.kind === "call") throw new FlowError("internal", `the change agent ended on ${end.toolName}, which it does not offer`);
-        const patch = await finalPatch(deps, session, open, state);
+        const { patch, record } = await finalPatch(deps, session, open, state);
         const commands = (await deps.store.listCommands(session.id)).filter((c) => c.status === "finished");
         const notes = [repoSettingsNotice(state.settingsProblems), deps.sandbox.status.available ? null : `Note: commands could not be run in this session: ${deps.sandbox.status.reason}.`].filter((n): n is string => n !== null);
         const result = (action?: string) =>
@@ -197,7 +193,7 @@ export function createChangeFlow(deps: ChangeFlowDeps): Flow {
             action,
             maxChars: context.profile.maxNoteChars - REPLY_RESERVE_CHARS,
           });
-        const stored = patch && patch.filesChanged > 0 ? await deps.store.findPatch(session.id) : null;
+        const stored = patch && patch.filesChanged > 0 ? await record() : null;
         if (stored && publishable) return await afterChange(publishable, stored, end.text, end.usage, result);
         await removeWorkspace(deps.workspaces, session.id);
         return { kind: "finished", markdown: result(), usage: end.usage };

@@ -4,10 +4,9 @@ import { FlowError } from "../../sessions/errors.js";
 import type { Flow, FlowContext } from "../../sessions/flow.js";
 import { stripMarkers } from "../../sessions/notes.js";
 import type { Session } from "../../sessions/session.js";
-import { sessionRequest } from "./request.js";
-import { runAgent, type AgentDeps, type AgentTask } from "../agent.js";
+import { sessionForgeTools, sessionRequest } from "./request.js";
+import { questionText, runAgent, type AgentDeps, type AgentTask } from "../agent.js";
 import { systemPrompt } from "../prompts/index.js";
-import { createAgentTools } from "../tools.js";
 import { START_CHANGE_TOOL } from "./change.js";
 
 /** What the chat flow may hand a session over to. */
@@ -35,13 +34,7 @@ export function chatTask(deps: AgentDeps, session: Session, context: FlowContext
   return {
     system: systemPrompt({ handle: context.handle, forgeName: profile.displayName, changeRequestName: profile.changeRequestName }),
     request: sessionRequest(session, profile),
-    tools: createAgentTools({
-      forge: context.forge,
-      thread: session.callbackContext.thread,
-      triggerCreatedAt: session.callbackContext.triggerCreatedAt,
-      triggerCommentId: session.triggerCommentId,
-      ...(deps.limits.tools ? { limits: deps.limits.tools } : {}),
-    }),
+    tools: sessionForgeTools(session, context, deps.limits.tools),
   };
 }
 
@@ -54,7 +47,7 @@ export function createChatFlow(deps: AgentDeps, options: ChatOptions = {}): Flow
       const task = chatTask(deps, session, context);
       if (change && (await change.allowed(session))) task.tools = { ...task.tools, [START_CHANGE_TOOL]: startChangeTool };
       const end = await runAgent(deps, session, context, task);
-      if (end.kind === "question") return { kind: "input_required", question: stripMarkers(end.question).trim() || "Could you tell me more?", usage: end.usage };
+      if (end.kind === "question") return { kind: "input_required", question: questionText(end.question), usage: end.usage };
       if (end.kind === "call" && end.toolName === START_CHANGE_TOOL && change) {
         const request = String((end.input as { request?: unknown } | null)?.request ?? "");
         context.log.info({ sessionId: session.id }, "chat session switched to a change session");

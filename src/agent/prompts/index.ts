@@ -22,8 +22,8 @@ export function systemPrompt(values: PromptValues): string {
   return fill(SYSTEM_TEMPLATE, values);
 }
 
-function fill(template: string, values: PromptValues): string {
-  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in values ? values[key as keyof PromptValues] : whole)).trim();
+function fill(template: string, values: Record<string, string>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in values ? values[key]! : whole)).trim();
 }
 
 /** The review flow's system prompt: installation-only, like `systemPrompt`, so prompt caches hit. */
@@ -104,7 +104,7 @@ export function answerMessage(actor: string, text: string): string {
 export function changeSystemPrompt(values: PromptValues & { commandsUnavailable: string | null }): string {
   const commandsNote = values.commandsUnavailable ? ` In this session \`run\` is not available: ${values.commandsUnavailable}.` : "";
   const all: Record<string, string> = { handle: values.handle, forgeName: values.forgeName, changeRequestName: values.changeRequestName, commandsNote };
-  return CHANGE_TEMPLATE.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => all[key] ?? whole).trim();
+  return fill(CHANGE_TEMPLATE, all);
 }
 
 /** The tool result that closes the chat agent's switch to a change session. */

@@ -5,7 +5,7 @@ import type { Session, SessionUsage } from "../../sessions/session.js";
 import { runAgent, type AgentDeps, type AgentEnd, type AgentTask } from "../agent.js";
 import { reviewRequestMessage, reviewSystemPrompt } from "../prompts/index.js";
 import { ASK_USER_TOOL } from "../state.js";
-import { createAgentTools } from "../tools.js";
+import { sessionForgeTools } from "../flows/request.js";
 import { fence, revealInvisible, sanitizeProse } from "../untrusted.js";
 import { parseSubmission } from "./findings.js";
 import { formatFileDiff } from "./plan.js";
@@ -23,14 +23,7 @@ import { scopeText } from "./summary.js";
 /** The reviewer's tools: read files at the head it reviews, and submit. No questions, no whole-diff read. */
 function reviewTools(agent: AgentDeps, session: Session, context: FlowContext, head: string): ToolSet {
   const thread = session.callbackContext.thread;
-  const all = createAgentTools({
-    forge: context.forge,
-    thread,
-    triggerCreatedAt: session.callbackContext.triggerCreatedAt,
-    triggerCommentId: session.triggerCommentId,
-    defaultRef: head,
-    ...(agent.limits.tools ? { limits: agent.limits.tools } : {}),
-  });
+  const all = sessionForgeTools(session, context, agent.limits.tools, head);
   // A review is public: in an internal (confidential) thread the reviewer never reads the discussion it could quote.
   const { [ASK_USER_TOOL]: _ask, get_diff: _diff, get_thread: thread_, ...rest } = all;
   return { ...rest, ...(thread_ && !thread.internal ? { get_thread: thread_ } : {}), [SUBMIT_REVIEW_TOOL]: submitReviewTool() };

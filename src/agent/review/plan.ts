@@ -1,5 +1,6 @@
 import picomatch from "picomatch";
 import type { ChangeFile } from "../../sessions/review-port.js";
+import { globMatcher } from "../repo-settings.js";
 import { parseHunks } from "./diff.js";
 import type { SkipReason, SkippedFile } from "./store.js";
 
@@ -50,9 +51,8 @@ function baseName(path: string): string {
 export function skipReason(file: ChangeFile, ignore: readonly string[]): SkipReason | null {
   const taken = ignore.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
   const ignored = ignore.filter((p) => !p.startsWith("!"));
-  const takenBack = taken.length > 0 && picomatch(taken, { dot: true })(file.path);
-  if (!takenBack) {
-    if (ignored.length > 0 && picomatch(ignored, { dot: true })(file.path)) return "ignored";
+  if (!globMatcher(taken)(file.path)) {
+    if (globMatcher(ignored)(file.path)) return "ignored";
     if (VENDORED(file.path)) return "vendored";
     if (LOCKFILES.has(baseName(file.path))) return "lockfile";
     if (file.generated || GENERATED(file.path) || (file.patch && saysGenerated(file.patch))) return "generated";
