@@ -25,6 +25,7 @@ import { startWorkers, type RunningWorkers } from "./queue/workers.js";
 import type { Flow } from "./sessions/flow.js";
 import { sessionPatchUrl, sessionUrl } from "./sessions/links.js";
 import type { FlagSubject, LifecycleDeps } from "./sessions/ports.js";
+import type { Session } from "./sessions/session.js";
 import { createCheckpointStore } from "./storage/checkpoint-store.js";
 import { createDeliveryStore } from "./storage/delivery-store.js";
 import { createForgeCredentialStore } from "./storage/forge-credentials-store.js";
@@ -156,10 +157,13 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     ...(options.githubOctokit ? { githubOctokit: options.githubOctokit } : {}),
   });
   const sessions = createSessionStore(db, { onTransition: (status) => lifecycleMetrics.sessionTransition(status), leaseMs: config.queue.lockMs, log });
+  // Flags are checked for the user and the repository a session is about.
+  const subjectOf = (session: Session): FlagSubject => ({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath });
+  const codeChangesOn = (subject: FlagSubject) => flags.isEnabled("code_changes", flagActors(subject));
   // Change sessions: `code_changes` for the user or the repository; a refusal is counted.
   const changePolicy = {
     async changesAllowed(subject: FlagSubject) {
-      const allowed = await flags.isEnabled("code_changes", flagActors(subject));
+      const allowed = await codeChangesOn(subject);
       if (!allowed) permissionRefusals.inc({ forge: subject.forge, reason: "flag_off" });
       return allowed;
     },
@@ -188,7 +192,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       reviews: createReviewStore(db, { leaseMs: config.queue.lockMs, log }),
       sessions,
       stickiness: (session) =>
-        flags.isEnabled("provider_stickiness", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
+        flags.isEnabled("provider_stickiness", flagActors(subjectOf(session))),
       log,
     },
     {
@@ -196,9 +200,9 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
       sandbox,
       store: workspaceStore,
       change: config.change,
-      allowed: (session) => changePolicy.changesAllowed({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath }),
+      allowed: (session) => changePolicy.changesAllowed(subjectOf(session)),
       // A chat that never asked for a change is no refusal: offering the switch counts nothing.
-      offerSwitch: (session) => flags.isEnabled("code_changes", flagActors({ forge: session.forge, login: session.actor.login, repoPath: session.repoPath })),
+      offerSwitch: (session) => codeChangesOn(subjectOf(session)),
       patchUrl: (id) => sessionPatchUrl(config.publicUrl, linkSecret, id),
       // Approved changes become a branch, a commit and a draft pull/merge request (CHANGE_APPROVAL).
       publishing: { store: publishStore, approval: config.change.approval, sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
@@ -216,7 +220,7 @@ export async function startForgebot(config: Config, options: ForgebotOptions): P
     // `help` lists retry only for those it is on for; read through deps, which tests may swap.
     flows: createFlowRegistry(options.flows ?? agentFlows, { help: createHelpFlow({
         retryAllowed: (subject) => deps.retryPolicy.retryAllowed(subject),
-        changesOffered: (subject) => flags.isEnabled("code_changes", flagActors(subject)),
+        changesOffered: codeChangesOn,
       }) }),
     links: { sessionUrl: (id) => sessionUrl(config.publicUrl, linkSecret, id) },
     metrics: lifecycleMetrics,
